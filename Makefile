@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# doorbell top-level Makefile.
+#
+#   make                 modules (against KDIR) and tools
+#   make check           set-up, build, the VM test suite on every kernel
+#   make demo            set-up, build, the demo on the default kernel
+#   make KDIR=/lib/modules/$(uname -r)/build    build for the running kernel
+#
+# Invoked by kbuild (M=...), this file hands over to Kbuild.
+
+ifneq ($(KERNELRELEASE),)
+include $(src)/Kbuild
+else
+
+DOORBELL_CACHE ?= /var/cache/doorbell
+export DOORBELL_CACHE
+MATRIX := $(DOORBELL_CACHE)/matrix
+PWD := $(shell pwd)
+BUILD := $(PWD)/build
+
+# Default KDIR: the default (first) kernel of the test matrix.
+ifeq ($(KDIR),)
+ifeq ($(wildcard $(MATRIX)),)
+$(info make: no test kernels yet, running tests/setup.sh (or pass KDIR=...))
+$(shell tests/setup.sh >&2)
+endif
+KDIR := $(DOORBELL_CACHE)/kernels/$(shell head -n1 $(MATRIX) 2>/dev/null)/build
+endif
+
+TOOLS := tools/doorbell-bench
+
+.PHONY: all modules tools matrix check demo clean setup checkpatch sparse install help
+
+all: modules tools
+
+modules:
+	$(MAKE) -C $(KDIR) M=$(PWD) W=$(or $(W),1) modules
+
+install:
+	$(MAKE) -C $(KDIR) M=$(PWD) modules_install
+
+tools:
+	@for t in $(TOOLS); do [ ! -f $$t/Makefile ] || $(MAKE) -C $$t || exit 1; done
+
+# Modules for every kernel of the matrix, each in build/<release>/.
+matrix: setup
+	tests/build-matrix.sh
+
+setup:
+	tests/setup.sh >/dev/null
+
+check: setup
+	tests/check.sh
+
+demo: setup
+	tests/demo.sh
+
+checkpatch:
+	tests/checkpatch.sh
+
+sparse:
+	$(MAKE) -C $(KDIR) M=$(PWD) C=2 W=1 modules
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(PWD) clean 2>/dev/null || true
+	@for t in $(TOOLS); do [ ! -f $$t/Makefile ] || $(MAKE) -C $$t clean; done
+	rm -rf $(BUILD) results
+
+help:
+	@sed -n '3,10p' Makefile
+endif
