@@ -33,8 +33,8 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-/* 0xDB: no other user in Documentation/userspace-api/ioctl/ioctl-number.rst */
-#define DOORBELL_IOCTL_MAGIC	0xDB
+/* 0xB9: no other user in Documentation/userspace-api/ioctl/ioctl-number.rst (6.12) */
+#define DOORBELL_IOCTL_MAGIC	0xB9
 
 #define DOORBELL_MAX_BELLS	1024
 #define DOORBELL_MAX_ARG_SIZE	4096
