@@ -60,7 +60,7 @@ checkpatch:
 	tests/checkpatch.sh
 
 sparse:
-	$(MAKE) -C $(KDIR) M=$(PWD) C=2 W=1 modules
+	tests/sparse.sh
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(PWD) clean 2>/dev/null || true
