@@ -22,7 +22,7 @@ SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
 HOST_PKGS="qemu-system-x86 qemu-utils busybox-static kmod cpio xz-utils zstd gcc make
-	bc bison flex libelf-dev libssl-dev dwarves sparse python3 perl e2fsprogs iproute2"
+	bc bison flex libelf-dev libssl-dev dwarves sparse python3 perl e2fsprogs iproute2 dkms"
 
 missing=()
 for p in $HOST_PKGS; do

@@ -1,0 +1,42 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# DKMS as a user runs it: add, build, install against the running kernel's
+# headers, then modprobe the installed modules and remove the package.
+# Runs inside the test VM (its root is a throwaway overlay).
+echo "TAP version 13"
+echo "1..5"
+command -v dkms >/dev/null || { echo "1..0 # SKIP dkms not installed"; exit 4; }
+ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$DOORBELL_TOP/dkms.conf")
+krel=$(uname -r)
+src=/usr/src/doorbell-$ver
+failed=0
+n=0
+t() {
+	n=$((n + 1))
+	desc=$1
+	shift
+	if "$@" >/tmp/dkms.out 2>&1; then
+		echo "ok $n $desc"
+	else
+		echo "not ok $n $desc"
+		sed 's/^/# /' /tmp/dkms.out | tail -n 40
+		find /var/lib/dkms -name make.log -exec tail -n 40 {} \; 2>/dev/null | sed 's/^/# /'
+		failed=1
+	fi
+}
+
+for m in $(lsmod | awk '$1 ~ /^doorbell/ && $1 != "doorbell_core" {print $1}') doorbell_core; do
+	rmmod "$m" 2>/dev/null
+done
+rm -rf "$src"
+mkdir -p "$src"
+(cd "$DOORBELL_TOP" && tar --exclude=./build --exclude=./results --exclude=.git -cf - .) | tar -C "$src" -xf -
+t "dkms add" dkms add "doorbell/$ver"
+t "dkms build for $krel" dkms build "doorbell/$ver" -k "$krel"
+t "dkms install" dkms install "doorbell/$ver" -k "$krel"
+mods=$(sed -n 's/^BUILT_MODULE_NAME\[[0-9]*\]="\(.*\)"/\1/p' "$src/dkms.conf" | tr "\n" " ")
+t "modprobe loads the installed modules ($(echo $mods))" sh -c "for m in $mods; do modprobe \$m || exit 1; modinfo -n \$m | grep -q /updates/ || exit 1; done"
+rmods=$(echo $mods | tr ' ' '\n' | tac | tr '\n' ' ')
+t "dkms remove" sh -c "for m in $rmods; do rmmod \$m || exit 1; done; dkms remove doorbell/$ver --all"
+exit $failed
