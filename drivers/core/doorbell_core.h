@@ -139,6 +139,7 @@ struct doorbell_dev {
 /* struct doorbell_poll.flags bits */
 #define DOORBELL_POLL_ACTIVE	0	/* hooked to a live eventfd */
 #define DOORBELL_POLL_DRAIN	1	/* the worker must drain the eventfd */
+#define DOORBELL_POLL_BOUND	2	/* between start and stop */
 
 /**
  * struct doorbell_poll - a kick poller bound to an eventfd

@@ -121,6 +121,12 @@ struct doorbell_id {
 	__u32 id;
 };
 
+/* Sizes of the first published versions; smaller arguments get -EINVAL. */
+#define DOORBELL_BELL_SIZE_VER0		24
+#define DOORBELL_RING_SIZE_VER0		16
+#define DOORBELL_STATS_SIZE_VER0	56
+#define DOORBELL_ID_SIZE_VER0		8
+
 #define DOORBELL_ADD_BELL	_IOWR(DOORBELL_IOCTL_MAGIC, 0x00, struct doorbell_bell)
 #define DOORBELL_RING		_IOW(DOORBELL_IOCTL_MAGIC, 0x01, struct doorbell_ring)
 #define DOORBELL_GET_STATS	_IOWR(DOORBELL_IOCTL_MAGIC, 0x02, struct doorbell_stats)

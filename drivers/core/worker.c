@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * doorbell core: the per-device worker.
+ *
+ * One thread per device runs the device's work items in queueing order.  The
+ * queue is a lock-free llist: queueing is an atomic bit test plus an
+ * llist_add() and a wakeup, so it can be done from a wait queue's wake
+ * function.  The thread runs with the owner's mm (see compat.h).
+ */
+#include <linux/completion.h>
+#include <linux/llist.h>
+#include <linux/mutex.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+
+#include "compat.h"
+#include "doorbell_core.h"
+#include "internal.h"
+#include "trace.h"
+
+/**
+ * struct doorbell_worker - a device's worker thread and its queue
+ * @task: the thread
+ * @dev: the device
+ * @list: queued work items, newest first
+ * @mutex: serializes flushes with the killed callback
+ * @killed: the owner was killed and the thread is gone, under @mutex
+ */
+struct doorbell_worker {
+	struct doorbell_task task;
+	struct doorbell_dev *dev;
+	struct llist_head list;
+	struct mutex mutex; /* flushes vs. the killed callback */
+	bool killed;
+};
+
+/* Run the queued items, oldest first; false if there were none. */
+static bool doorbell_worker_run(void *data)
+{
+	struct doorbell_worker *worker = data;
+	struct doorbell_dev *dev = worker->dev;
+	struct doorbell_work *work, *next;
+	struct llist_node *node;
+
+	node = llist_del_all(&worker->list);
+	if (!node)
+		return false;
+
+	__set_current_state(TASK_RUNNING);
+	node = llist_reverse_order(node);
+	llist_for_each_entry_safe(work, next, node, node) {
+		doorbell_work_fn_t fn = work->fn;
+
+		/* From here on the item may be queued again, even as it runs. */
+		clear_bit(DOORBELL_WORK_QUEUED, &work->flags);
+		/*
+		 * Order the clear before everything fn() reads: a kick that
+		 * finds the bit clear is seen by this run or the next one.
+		 * Pairs with test_and_set_bit() in doorbell_work_queue().
+		 */
+		smp_mb__after_atomic();
+		trace_doorbell_work_start(dev, work, fn);
+		fn(work);
+		trace_doorbell_work_done(dev, work, fn);
+		atomic64_inc(&dev->stats.runs);
+		cond_resched();
+	}
+	return true;
+}
+
+/*
+ * The owner process was killed and the vhost_task exits: run what is queued
+ * (flushes waiting included), and make later flushes return at once.
+ */
+static void doorbell_worker_killed(void *data)
+{
+	struct doorbell_worker *worker = data;
+
+	mutex_lock(&worker->mutex);
+	worker->killed = true;
+	doorbell_worker_run(worker);
+	mutex_unlock(&worker->mutex);
+}
+
+int doorbell_worker_create(struct doorbell_dev *dev)
+{
+	struct doorbell_worker *worker;
+	int ret;
+
+	worker = kzalloc(sizeof(*worker), GFP_KERNEL);
+	if (!worker)
+		return -ENOMEM;
+	worker->dev = dev;
+	init_llist_head(&worker->list);
+	mutex_init(&worker->mutex);
+
+	ret = doorbell_task_create(&worker->task, doorbell_worker_run,
+				   doorbell_worker_killed, worker, dev->mm,
+				   dev->name);
+	if (ret) {
+		mutex_destroy(&worker->mutex);
+		kfree(worker);
+		return ret;
+	}
+	dev->worker = worker;
+	doorbell_task_start(&worker->task);
+	return 0;
+}
+
+void doorbell_worker_destroy(struct doorbell_dev *dev)
+{
+	struct doorbell_worker *worker = dev->worker;
+
+	mutex_lock(&worker->mutex);
+	/* Work queued after the last flush would never run: a device bug. */
+	WARN_ON_ONCE(!worker->killed && !llist_empty(&worker->list));
+	mutex_unlock(&worker->mutex);
+
+	doorbell_task_stop(&worker->task);
+	mutex_destroy(&worker->mutex);
+	kfree(worker);
+	dev->worker = NULL;
+}
+
+/**
+ * doorbell_work_init() - initialize a work item
+ * @work: the item
+ * @fn: the function the device's worker calls for it
+ */
+void doorbell_work_init(struct doorbell_work *work, doorbell_work_fn_t fn)
+{
+	work->node.next = NULL;
+	work->fn = fn;
+	work->flags = 0;
+}
+EXPORT_SYMBOL_GPL(doorbell_work_init);
+
+/**
+ * doorbell_work_queue() - queue a work item on a device's worker
+ * @dev: the device
+ * @work: the item, initialized with doorbell_work_init()
+ *
+ * Any context.  If @work is queued already it is not queued twice: the one
+ * run serves both callers, as it starts after this call.  Everything the
+ * caller wrote before this call is visible to @work's function.
+ *
+ * Return: true if @work was queued, false if it was queued already.
+ */
+bool doorbell_work_queue(struct doorbell_dev *dev, struct doorbell_work *work)
+{
+	struct doorbell_worker *worker = dev->worker;
+
+	/* Fully ordered; pairs with the barrier in doorbell_worker_run(). */
+	if (test_and_set_bit(DOORBELL_WORK_QUEUED, &work->flags))
+		return false;
+
+	trace_doorbell_work_queue(dev, work, work->fn);
+	atomic64_inc(&dev->stats.queued);
+	llist_add(&work->node, &worker->list);
+	doorbell_task_wake(&worker->task);
+	return true;
+}
+EXPORT_SYMBOL_GPL(doorbell_work_queue);
+
+struct doorbell_flush {
+	struct doorbell_work work;
+	struct completion done;
+};
+
+static void doorbell_flush_fn(struct doorbell_work *work)
+{
+	struct doorbell_flush *flush = container_of(work, struct doorbell_flush, work);
+
+	complete(&flush->done);
+}
+
+/**
+ * doorbell_dev_flush() - wait for the work queued on a device's worker
+ * @dev: the device
+ *
+ * Process context; sleeps.  Every item queued before the call has run when
+ * it returns (items queued again meanwhile may run once more).  Returns at
+ * once if the owner process was killed: the worker is gone.
+ */
+void doorbell_dev_flush(struct doorbell_dev *dev)
+{
+	struct doorbell_worker *worker = dev->worker;
+	struct doorbell_flush flush;
+
+	might_sleep();
+	atomic64_inc(&dev->stats.flushes);
+	doorbell_work_init(&flush.work, doorbell_flush_fn);
+	init_completion(&flush.done);
+
+	mutex_lock(&worker->mutex);
+	if (worker->killed) {
+		mutex_unlock(&worker->mutex);
+		return;
+	}
+	doorbell_work_queue(dev, &flush.work);
+	/*
+	 * Do not wait under the mutex: if the owner is killed now, the
+	 * killed callback takes it to run the queue, our item included.
+	 */
+	mutex_unlock(&worker->mutex);
+	wait_for_completion(&flush.done);
+}
+EXPORT_SYMBOL_GPL(doorbell_dev_flush);
