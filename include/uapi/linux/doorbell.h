@@ -96,8 +96,10 @@ struct doorbell_ring {
  * @rings_ioctl: out: rings counted that arrived through DOORBELL_RING
  * @wakeups: out: calls of the wake function that found the eventfd readable
  * @worker_runs: out: runs of this bell's work in the worker
- * @pending: out: rings consumed from the eventfd but not yet counted by
- *	the worker (always 0 in COUNT_IN_WAKE mode)
+ * @pending: out: rings handed to the worker (from the eventfd or by
+ *	DOORBELL_RING) and not yet counted by it; always 0 in COUNT_IN_WAKE
+ *	mode.  The worker belongs to the process that opened the file: once
+ *	that process is gone, rings may stay pending.
  */
 struct doorbell_stats {
 	__u32 size;
