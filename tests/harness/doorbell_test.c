@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <linux/doorbell.h>
+#include <linux/kvm.h>
 
 #define DEV		"/dev/doorbell"
 #define DEBUGFS		"/sys/kernel/debug/doorbell"
@@ -1016,6 +1017,174 @@ static void test_debugfs(void)
 	       name[0] ? name : "?");
 }
 
+/* ---- the real path: a guest's port writes through KVM ioeventfds ---- */
+
+#define KVM_PORT	0x1000
+#define KVM_WRITES	5000
+
+/*
+ * A real-mode guest that writes KVM_WRITES times to each of two ports:
+ *	1: out %al, %dx; inc %dx; out %al, %dx; dec %dx; dec %ecx; jnz 1b; hlt
+ * with dx = KVM_PORT and ecx = KVM_WRITES.  Every out is a KVM ioeventfd
+ * signal: a lightweight exit, no return to userspace until the hlt.
+ */
+static const uint8_t guest_code[] = {
+	0xee, 0x42, 0xee, 0x4a, 0x66, 0x49, 0x75, 0xf8, 0xf4,
+};
+
+/*
+ * One VM for both bells: under TCG, creating and destroying VMs patches
+ * kernel text (static keys) and that is not always safe there.
+ * Returns 0, 1 if KVM is unusable (@why says why), -1 on failure.
+ */
+static int kvm_run_guest(const int efds[2], unsigned int *exits, char *why,
+			 size_t whylen)
+{
+	struct kvm_userspace_memory_region region = { 0 };
+	int kvm, vm = -1, vcpu = -1, ret = -1;
+	struct kvm_run *run = MAP_FAILED;
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	long run_size = 0;
+	unsigned int i;
+	void *mem;
+
+	*exits = 0;
+	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0) {
+		snprintf(why, whylen, "/dev/kvm: %s", strerror(errno));
+		return 1;
+	}
+	mem = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		die("mmap");
+	memcpy(mem, guest_code, sizeof(guest_code));
+
+	vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	if (vm < 0) {
+		snprintf(why, whylen, "KVM_CREATE_VM: %s", strerror(errno));
+		ret = 1;
+		goto out;
+	}
+	region.memory_size = 0x1000;
+	region.userspace_addr = (uintptr_t)mem;
+	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region)) {
+		snprintf(why, whylen, "KVM memory: %s", strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		struct kvm_ioeventfd ioev = {
+			.addr = KVM_PORT + i, .len = 1, .fd = efds[i],
+			.flags = KVM_IOEVENTFD_FLAG_PIO,
+		};
+
+		if (ioctl(vm, KVM_IOEVENTFD, &ioev)) {
+			snprintf(why, whylen, "KVM_IOEVENTFD: %s", strerror(errno));
+			goto out;
+		}
+	}
+	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+	run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vcpu < 0 || run_size <= 0) {
+		snprintf(why, whylen, "KVM vcpu: %s", strerror(errno));
+		goto out;
+	}
+	run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+	if (run == MAP_FAILED || ioctl(vcpu, KVM_GET_SREGS, &sregs)) {
+		snprintf(why, whylen, "KVM vcpu state: %s", strerror(errno));
+		goto out;
+	}
+	sregs.cs.base = 0;
+	sregs.cs.selector = 0;
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = 0;
+	regs.rdx = KVM_PORT;
+	regs.rcx = KVM_WRITES;
+	regs.rflags = 2;
+	if (ioctl(vcpu, KVM_SET_SREGS, &sregs) || ioctl(vcpu, KVM_SET_REGS, &regs)) {
+		snprintf(why, whylen, "KVM vcpu state: %s", strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		if (ioctl(vcpu, KVM_RUN, 0)) {
+			if (errno == EINTR)
+				continue;
+			snprintf(why, whylen, "KVM_RUN: %s", strerror(errno));
+			goto out;
+		}
+		if (run->exit_reason == KVM_EXIT_HLT)
+			break;
+		/* An exit to userspace for a port would be a miss. */
+		if (++*exits > 10 || run->exit_reason != KVM_EXIT_INTR) {
+			snprintf(why, whylen, "guest exit reason %u",
+				 run->exit_reason);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (run != MAP_FAILED)
+		munmap(run, run_size);
+	if (vcpu >= 0)
+		close(vcpu);
+	if (vm >= 0)
+		close(vm);
+	munmap(mem, 0x1000);
+	close(kvm);
+	return ret;
+}
+
+static void test_kvm_ioeventfd(void)
+{
+	static const uint32_t modes[2] = {
+		DOORBELL_BELL_COUNT_IN_WAKE, DOORBELL_BELL_COUNT_IN_WORKER,
+	};
+	int dfd, efds[2], ret;
+	struct doorbell_stats st;
+	unsigned int exits, i;
+	uint32_t ids[2];
+	char why[128];
+	bool pass;
+	double t0;
+
+	if (access("/dev/kvm", R_OK | W_OK)) {
+		for (i = 0; i < 2; i++)
+			skip("%s: KVM ioeventfd (no /dev/kvm)", mode_name(modes[i]));
+		return;
+	}
+	dfd = open_dev();
+	for (i = 0; i < 2; i++) {
+		efds[i] = new_eventfd(0);
+		if (add_bell(dfd, efds[i], modes[i], &ids[i]))
+			die("add bell");
+	}
+	t0 = now();
+	ret = kvm_run_guest(efds, &exits, why, sizeof(why));
+	for (i = 0; i < 2; i++) {
+		if (ret > 0) {
+			skip("%s: KVM ioeventfd (%s)", mode_name(modes[i]), why);
+			continue;
+		}
+		pass = true;
+		CHECK(!ret, "%s", why);
+		CHECK(!wait_counts(dfd, ids[i], KVM_WRITES, 0, &st), "stats");
+		CHECK(st.rings_eventfd == KVM_WRITES && !st.pending,
+		      "rings_eventfd %llu of %u, pending %llu",
+		      (unsigned long long)st.rings_eventfd, KVM_WRITES,
+		      (unsigned long long)st.pending);
+		diag("%s: %u guest port writes in %.2f s, %llu wakeups, %llu worker runs, %u exits to userspace",
+		     mode_name(modes[i]), KVM_WRITES, now() - t0,
+		     (unsigned long long)st.wakeups,
+		     (unsigned long long)st.worker_runs, exits);
+		result(pass, "%s: KVM ioeventfd: %u guest port writes, as many rings",
+		       mode_name(modes[i]), KVM_WRITES);
+	}
+	close(dfd);
+	close(efds[0]);
+	close(efds[1]);
+}
+
 int main(void)
 {
 	struct rlimit rl;
@@ -1031,7 +1200,7 @@ int main(void)
 		rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	printf("1..18\n");
+	printf("1..20\n");
 	test_exact_counts(DOORBELL_BELL_COUNT_IN_WAKE, 20000);
 	test_exact_counts(DOORBELL_BELL_COUNT_IN_WORKER, 20000);
 	test_pending_at_bind(DOORBELL_BELL_COUNT_IN_WAKE);
@@ -1050,5 +1219,6 @@ int main(void)
 	test_errnos();
 	test_worker_thread();
 	test_debugfs();
+	test_kvm_ioeventfd();
 	return failed;
 }
