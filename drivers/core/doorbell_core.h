@@ -28,11 +28,14 @@
  *    sleep.
  *  - doorbell_work_queue() and doorbell_poll_queue() in any context.
  *  - A kick callback runs in atomic context with the eventfd's wait queue
- *    lock held and interrupts off: it must not sleep, must not signal the
- *    same eventfd, and should be short.
+ *    lock held and interrupts off: it must not sleep, must not signal an
+ *    eventfd (signal from the worker with doorbell_signal()), and should be
+ *    short.
  *  - A work function runs in the device's worker thread, may sleep, and may
- *    access the owner's user memory.  If the owner process is killed the
- *    worker exits: queued work is then never run, flushes return at once.
+ *    access the owner's user memory.  Where the worker is a vhost_task (6.12)
+ *    it is a thread of the owner process and dies with it: queued work is
+ *    then never run and flushes return at once.  A kthread worker (6.1)
+ *    lives until doorbell_dev_cleanup().
  *
  * Teardown: stop every poller (doorbell_poll_stop() unhooks it from the
  * eventfd, flushes the worker and drops the eventfd reference), make sure
@@ -43,6 +46,37 @@
  * its count for itself.  An EFD_SEMAPHORE eventfd is read one ring at a time
  * up to the drain_batch module parameter per wakeup, the rest is drained by
  * the worker; no ring is lost either way.
+ *
+ * Observability: tracepoints doorbell:doorbell_kick (with the count),
+ * doorbell_hup, doorbell_work_queue, doorbell_work_start, doorbell_work_done;
+ * per-device counters kicks, rings, hups, queued, runs and flushes in debugfs.
+ *
+ * API (kernel-doc at the definitions; all EXPORT_SYMBOL_GPL)
+ *	int doorbell_dev_init(struct doorbell_dev *dev, const char *prefix);
+ *	void doorbell_dev_cleanup(struct doorbell_dev *dev);
+ *	void doorbell_dev_flush(struct doorbell_dev *dev);
+ *	void doorbell_work_init(struct doorbell_work *work, doorbell_work_fn_t fn);
+ *	bool doorbell_work_queue(struct doorbell_dev *dev, struct doorbell_work *work);
+ *	struct file *doorbell_eventfd_fget(int fd);
+ *	void doorbell_poll_init(struct doorbell_poll *poll, struct doorbell_dev *dev,
+ *				doorbell_kick_fn_t kick, doorbell_work_fn_t fn);
+ *	int doorbell_poll_start(struct doorbell_poll *poll, struct file *file);
+ *	void doorbell_poll_stop(struct doorbell_poll *poll);
+ *	void doorbell_poll_flush(struct doorbell_poll *poll);
+ *	bool doorbell_poll_queue(struct doorbell_poll *poll);
+ *	u64 doorbell_poll_take(struct doorbell_poll *poll);
+ *	u64 doorbell_poll_pending(const struct doorbell_poll *poll);
+ *	bool doorbell_poll_active(const struct doorbell_poll *poll);
+ *	bool doorbell_poll_match(const struct doorbell_poll *poll, struct file *file);
+ *	void doorbell_signal(struct eventfd_ctx *ctx);
+ *
+ * Typical use (see drivers/harness.c):
+ *	open:	doorbell_dev_init(&d->dev, "mydev");
+ *	bind:	file = doorbell_eventfd_fget(fd);
+ *		doorbell_poll_init(&q->poll, &d->dev, NULL, my_handle_kick);
+ *		doorbell_poll_start(&q->poll, file); fput(file);
+ *	work:	my_handle_kick(work) { poll = doorbell_poll_from_work(work); ... }
+ *	close:	doorbell_poll_stop(&q->poll); doorbell_dev_cleanup(&d->dev);
  */
 #ifndef _DOORBELL_CORE_H
 #define _DOORBELL_CORE_H
