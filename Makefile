@@ -28,7 +28,7 @@ endif
 KDIR := $(DOORBELL_CACHE)/kernels/$(shell head -n1 $(MATRIX) 2>/dev/null)/build
 endif
 
-TOOLS := tools/doorbell-bench
+TOOLS := tools/doorbell-bench tools/doorbell-trace
 
 .PHONY: all modules tools matrix check demo clean setup checkpatch sparse install help
 

@@ -384,6 +384,7 @@ EXPORT_SYMBOL_GPL(doorbell_poll_match);
  */
 void doorbell_signal(struct eventfd_ctx *ctx)
 {
+	trace_doorbell_call(ctx);
 	doorbell_eventfd_signal(ctx);
 }
 EXPORT_SYMBOL_GPL(doorbell_signal);

@@ -6,6 +6,8 @@
  *   doorbell_work_start   the worker is about to run a work item
  *   doorbell_work_done    the worker ran it
  *   doorbell_hup          a bound eventfd was released
+ *   doorbell_call         a device signalled an eventfd back (the guest's
+ *                         call eventfd, normally a KVM irqfd)
  *
  * Enable with: echo 1 > /sys/kernel/tracing/events/doorbell/enable
  */
@@ -39,6 +41,14 @@ TRACE_EVENT(doorbell_hup,
 	    TP_fast_assign(__entry->dev = poll->dev->id;
 			   __entry->poll = poll;),
 	    TP_printk("dev=%u poll=%p", __entry->dev, __entry->poll)
+);
+
+TRACE_EVENT(doorbell_call,
+	    TP_PROTO(const struct eventfd_ctx *ctx),
+	    TP_ARGS(ctx),
+	    TP_STRUCT__entry(__field(const void *, ctx)),
+	    TP_fast_assign(__entry->ctx = ctx;),
+	    TP_printk("ctx=%p", __entry->ctx)
 );
 
 /* The item may be gone once it ran: @fn is passed, @work not dereferenced. */
