@@ -9,8 +9,12 @@
  */
 #include <linux/completion.h>
 #include <linux/llist.h>
+#include <linux/minmax.h>
+#include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
+#include <linux/sched/clock.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 
 #include "compat.h"
@@ -25,6 +29,8 @@
  * @list: queued work items, newest first
  * @mutex: serializes flushes with the killed callback
  * @killed: the owner was killed and the thread is gone, under @mutex
+ * @spin: the last run did work, so the next may busy-poll (worker only)
+ * @polling: the worker is busy-polling @list: queueing needs no wakeup
  */
 struct doorbell_worker {
 	struct doorbell_task task;
@@ -32,7 +38,50 @@ struct doorbell_worker {
 	struct llist_head list;
 	struct mutex mutex; /* flushes vs. the killed callback */
 	bool killed;
+	bool spin;
+	bool polling;
 };
+
+#define DOORBELL_POLL_US_MAX	1000
+static unsigned int poll_us;
+module_param(poll_us, uint, 0644);
+MODULE_PARM_DESC(poll_us,
+		 "after running work a worker busy-polls its queue up to this many microseconds (at most 1000) before it sleeps, so that kicks in quick succession need no wakeup; costs CPU time (default: 0, sleep at once)");
+
+/*
+ * Busy-poll the queue after a run that did work.  While @polling is set,
+ * doorbell_work_queue() adds to the queue without waking the thread: the
+ * wakeup is what a kick costs the vCPU that rings, and it is saved.  Both
+ * sides order their write before their read with a full barrier (the
+ * llist_add() cmpxchg there, smp_mb() here), so an item queued as the poll
+ * ends is either seen by the final check or followed by a wakeup.
+ */
+static struct llist_node *doorbell_worker_poll(struct doorbell_worker *worker)
+{
+	unsigned int us = min_t(unsigned int, READ_ONCE(poll_us),
+				DOORBELL_POLL_US_MAX);
+	struct llist_node *node = NULL;
+	u64 end;
+
+	if (!us)
+		return NULL;
+	end = local_clock() + (u64)us * NSEC_PER_USEC;
+	WRITE_ONCE(worker->polling, true);
+	/* Set @polling before reading the queue; see above. */
+	smp_mb();
+	do {
+		if (!llist_empty(&worker->list))
+			break;
+		cpu_relax();
+	} while (local_clock() < end && !need_resched() &&
+		 !signal_pending(current));
+	WRITE_ONCE(worker->polling, false);
+	/* Clear @polling before the final read: a queuer then wakes us. */
+	smp_mb();
+	if (!llist_empty(&worker->list))
+		node = llist_del_all(&worker->list);
+	return node;
+}
 
 /* Run the queued items, oldest first; false if there were none. */
 static bool doorbell_worker_run(void *data)
@@ -43,6 +92,9 @@ static bool doorbell_worker_run(void *data)
 	struct llist_node *node;
 
 	node = llist_del_all(&worker->list);
+	if (!node && worker->spin)
+		node = doorbell_worker_poll(worker);
+	worker->spin = false;
 	if (!node)
 		return false;
 
@@ -65,6 +117,7 @@ static bool doorbell_worker_run(void *data)
 		atomic64_inc(&dev->stats.runs);
 		cond_resched();
 	}
+	worker->spin = true;
 	return true;
 }
 
@@ -78,6 +131,7 @@ static void doorbell_worker_killed(void *data)
 
 	mutex_lock(&worker->mutex);
 	worker->killed = true;
+	worker->spin = false;
 	doorbell_worker_run(worker);
 	mutex_unlock(&worker->mutex);
 }
@@ -157,7 +211,9 @@ bool doorbell_work_queue(struct doorbell_dev *dev, struct doorbell_work *work)
 	trace_doorbell_work_queue(dev, work, work->fn);
 	atomic64_inc(&dev->stats.queued);
 	llist_add(&work->node, &worker->list);
-	doorbell_task_wake(&worker->task);
+	/* Fully ordered llist_add(); pairs with doorbell_worker_poll(). */
+	if (!READ_ONCE(worker->polling))
+		doorbell_task_wake(&worker->task);
 	return true;
 }
 EXPORT_SYMBOL_GPL(doorbell_work_queue);

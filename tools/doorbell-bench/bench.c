@@ -1,0 +1,966 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * doorbell-bench: the 2009 ioeventfd table, measured, and extended.
+ *
+ * A guest rings a doorbell N times as fast as it can; each row is one way
+ * for the ring to reach a consumer:
+ *   qemu-*        the write exits to userspace and the VMM rings the
+ *                 /dev/doorbell bell by ioctl (what a userspace device
+ *                 model does);
+ *   ioeventfd-*   KVM signals an eventfd from the lightweight exit and a
+ *                 consumer takes it: /dev/doorbell counting in the worker
+ *                 (the path a backend takes), in the wake function (-wake),
+ *                 or a userspace thread reading the eventfd (-user);
+ *   limit-*       the ioeventfd is registered and nobody consumes it: the
+ *                 cost of the exit and the signal alone;
+ *   *-hc          a Hyper-V HvSignalEvent hypercall (KVM_HYPERV_EVENTFD)
+ *                 or, for qemu-hc, the same hypercall on an unbound
+ *                 connection, which exits to userspace (KVM_EXIT_HYPERV);
+ *   *-hc-xen      a Xen EVTCHNOP_send bound to an eventfd;
+ *   *-2vcpu       two vCPUs ringing at once, each its own bell.
+ * Per row: the median of the repetitions of ops/s and us/op, the ratio to
+ * qemu-mmio, and the rings written and delivered (a row whose counts differ
+ * fails, and so does the whole run).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/doorbell.h>
+#include <linux/kvm.h>
+
+#include "vm.h"
+
+#define DEV		"/dev/doorbell"
+#define MATCH_VAL	0x5a
+#define HV_CONN_ID	5
+#define HV_CONN_UNBOUND	6
+#define XEN_PORT	7
+#define XEN_PORT_UNBOUND	8
+#define POLL_PARAM	"/sys/module/doorbell_core/parameters/poll_us"
+#define EVTCHNSTAT_interdomain	2
+#define MAX_REPS	15
+
+enum kind { K_PIO, K_MMIO, K_HV, K_XEN };
+enum path { P_EXIT, P_EVENTFD };
+enum consumer { C_WORKER, C_WAKE, C_USER, C_NONE };
+
+#define F_LEN0		1
+#define F_DATAMATCH	2
+#define F_POLL		4	/* worker busy-polls (doorbell_core poll_us) */
+
+struct rowdef {
+	const char *name;
+	enum kind kind;
+	enum path path;
+	enum consumer consumer;
+	unsigned int flags;
+	int nvcpus;
+	const char *what;
+};
+
+static const struct rowdef rowdefs[] = {
+	{ "qemu-mmio", K_MMIO, P_EXIT, C_WORKER, 0, 1,
+	  "MMIO write exits to userspace, VMM rings by ioctl" },
+	{ "qemu-pio", K_PIO, P_EXIT, C_WORKER, 0, 1,
+	  "port write exits to userspace, VMM rings by ioctl" },
+	{ "ioeventfd-mmio", K_MMIO, P_EVENTFD, C_WORKER, 0, 1,
+	  "MMIO ioeventfd, /dev/doorbell counts in its worker" },
+	{ "ioeventfd-mmio-wake", K_MMIO, P_EVENTFD, C_WAKE, 0, 1,
+	  "MMIO ioeventfd, counted in the wake function" },
+	{ "ioeventfd-mmio-user", K_MMIO, P_EVENTFD, C_USER, 0, 1,
+	  "MMIO ioeventfd, a userspace thread reads the eventfd" },
+	{ "ioeventfd-mmio-len0", K_MMIO, P_EVENTFD, C_WORKER, F_LEN0, 1,
+	  "len 0 MMIO ioeventfd (fast MMIO bus where the CPU has it)" },
+	{ "ioeventfd-mmio-datamatch", K_MMIO, P_EVENTFD, C_WORKER, F_DATAMATCH, 1,
+	  "MMIO ioeventfd with datamatch" },
+	{ "ioeventfd-mmio-poll", K_MMIO, P_EVENTFD, C_WORKER, F_POLL, 1,
+	  "MMIO ioeventfd, worker busy-polls before sleeping (poll_us)" },
+	{ "limit-mmio", K_MMIO, P_EVENTFD, C_NONE, 0, 1,
+	  "MMIO ioeventfd, nobody consuming" },
+	{ "ioeventfd-pio", K_PIO, P_EVENTFD, C_WORKER, 0, 1,
+	  "PIO ioeventfd, /dev/doorbell counts in its worker" },
+	{ "ioeventfd-pio-wake", K_PIO, P_EVENTFD, C_WAKE, 0, 1,
+	  "PIO ioeventfd, counted in the wake function" },
+	{ "ioeventfd-pio-user", K_PIO, P_EVENTFD, C_USER, 0, 1,
+	  "PIO ioeventfd, a userspace thread reads the eventfd" },
+	{ "ioeventfd-pio-datamatch", K_PIO, P_EVENTFD, C_WORKER, F_DATAMATCH, 1,
+	  "PIO ioeventfd with datamatch" },
+	{ "ioeventfd-pio-poll", K_PIO, P_EVENTFD, C_WORKER, F_POLL, 1,
+	  "PIO ioeventfd, worker busy-polls before sleeping (poll_us)" },
+	{ "limit-pio", K_PIO, P_EVENTFD, C_NONE, 0, 1,
+	  "PIO ioeventfd, nobody consuming" },
+	{ "qemu-hc", K_HV, P_EXIT, C_WORKER, 0, 1,
+	  "Hyper-V HvSignalEvent exits to userspace (SynIC), VMM rings by ioctl" },
+	{ "ioeventfd-hc", K_HV, P_EVENTFD, C_WORKER, 0, 1,
+	  "Hyper-V HvSignalEvent -> KVM_HYPERV_EVENTFD -> worker" },
+	{ "limit-hc", K_HV, P_EVENTFD, C_NONE, 0, 1,
+	  "Hyper-V HvSignalEvent eventfd, nobody consuming" },
+	{ "qemu-pio-2vcpu", K_PIO, P_EXIT, C_WORKER, 0, 2,
+	  "2 vCPUs, port writes exit to userspace" },
+	{ "ioeventfd-pio-2vcpu", K_PIO, P_EVENTFD, C_WORKER, 0, 2,
+	  "2 vCPUs, PIO ioeventfds, one worker" },
+	/* Xen last: once on, the VM's hypercalls are Xen's. */
+	{ "qemu-hc-xen", K_XEN, P_EXIT, C_WORKER, 0, 1,
+	  "Xen EVTCHNOP_send, unbound port: exits to userspace, VMM rings by ioctl" },
+	{ "ioeventfd-hc-xen", K_XEN, P_EVENTFD, C_WORKER, 0, 1,
+	  "Xen EVTCHNOP_send bound to an eventfd -> worker" },
+};
+
+#define NROWS (sizeof(rowdefs) / sizeof(rowdefs[0]))
+
+struct result {
+	const struct rowdef *def;
+	bool run, ok;
+	char why[160];
+	double ops[MAX_REPS];
+	int reps;
+	double ops_s, us_op;
+	uint64_t written, delivered, user_exits;
+};
+
+static struct result results[NROWS];
+static unsigned int iters = 10000, reps = 3;
+static int dfd = -1;
+static struct bench_vm vm;
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("doorbell-bench: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---------------------------------------------------------------- one rep */
+
+struct rep {
+	const struct rowdef *def;
+	int efd[BENCH_MAX_VCPUS];
+	uint32_t bell[BENCH_MAX_VCPUS];
+	bool has_bell[BENCH_MAX_VCPUS];
+	uint64_t arg[BENCH_MAX_VCPUS];
+	uint64_t user_exits;
+	uint64_t read_count[BENCH_MAX_VCPUS];
+	char why[160];
+	bool failed;
+};
+
+struct vcpu_job {
+	struct rep *rep;
+	int i;
+	int err;
+	char why[160];
+	uint64_t exits;
+};
+
+static int ring_ioctl(uint32_t id)
+{
+	struct doorbell_ring r = {
+		.size = sizeof(r), .id = id, .count = 1,
+	};
+
+	return ioctl(dfd, DOORBELL_RING, &r);
+}
+
+/* The vCPU loop: runs the guest to its HLT, doing the VMM's part. */
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu_job *j = arg;
+	const struct rowdef *d = j->rep->def;
+	struct kvm_run *run = vm.vcpu[j->i].run;
+	int fd = vm.vcpu[j->i].fd;
+
+	for (;;) {
+		bool ours = false;
+
+		if (ioctl(fd, KVM_RUN, 0)) {
+			if (errno == EINTR)
+				continue;
+			snprintf(j->why, sizeof(j->why), "KVM_RUN: %s", strerror(errno));
+			j->err = -1;
+			return NULL;
+		}
+		switch (run->exit_reason) {
+		case KVM_EXIT_INTR:
+			continue;
+		case KVM_EXIT_IO:
+			if (run->io.port == GUEST_DONE_PORT &&
+			    run->io.direction == KVM_EXIT_IO_OUT)
+				return NULL;
+			ours = d->kind == K_PIO &&
+			       run->io.direction == KVM_EXIT_IO_OUT &&
+			       run->io.port == j->rep->arg[j->i];
+			break;
+		case KVM_EXIT_MMIO:
+			ours = d->kind == K_MMIO && run->mmio.is_write &&
+			       run->mmio.phys_addr == j->rep->arg[j->i];
+			break;
+		case KVM_EXIT_HYPERV:
+			ours = d->kind == K_HV &&
+			       run->hyperv.type == KVM_EXIT_HYPERV_HCALL;
+			if (ours)
+				run->hyperv.u.hcall.result = 0;	/* success */
+			break;
+		case KVM_EXIT_XEN:
+			ours = d->kind == K_XEN &&
+			       run->xen.type == KVM_EXIT_XEN_HCALL;
+			if (ours)
+				run->xen.u.hcall.result = 0;
+			break;
+		case KVM_EXIT_SHUTDOWN:
+			snprintf(j->why, sizeof(j->why), "guest triple fault");
+			j->err = -1;
+			return NULL;
+		}
+		if (!ours) {
+			snprintf(j->why, sizeof(j->why), "unexpected exit %u",
+				 run->exit_reason);
+			j->err = -1;
+			return NULL;
+		}
+		j->exits++;
+		if (d->path != P_EXIT) {
+			snprintf(j->why, sizeof(j->why),
+				 "exit to userspace on an ioeventfd row (not matched)");
+			j->err = -1;
+			return NULL;
+		}
+		if (ring_ioctl(j->rep->bell[j->i])) {
+			snprintf(j->why, sizeof(j->why), "DOORBELL_RING: %s",
+				 strerror(errno));
+			j->err = -1;
+			return NULL;
+		}
+	}
+}
+
+struct reader {
+	int efd;
+	uint64_t want, got;
+};
+
+static void *reader_thread(void *arg)
+{
+	struct reader *r = arg;
+	uint64_t v;
+
+	while (r->got < r->want) {
+		if (read(r->efd, &v, sizeof(v)) == sizeof(v))
+			r->got += v;
+		else if (errno != EINTR)
+			break;
+	}
+	return NULL;
+}
+
+static int kvm_ioeventfd(const struct rowdef *d, int i, int efd, uint64_t addr,
+			 bool deassign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = addr, .fd = efd,
+		.len = d->kind == K_PIO ? 1 : 4,
+	};
+
+	if (d->kind == K_PIO)
+		io.flags |= KVM_IOEVENTFD_FLAG_PIO;
+	if (d->flags & F_LEN0)
+		io.len = 0;
+	if (d->flags & F_DATAMATCH) {
+		io.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+		io.datamatch = MATCH_VAL;
+	}
+	if (deassign)
+		io.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+	(void)i;
+	return ioctl(vm.fd, KVM_IOEVENTFD, &io);
+}
+
+static int hv_eventfd(int efd, bool deassign)
+{
+	struct kvm_hyperv_eventfd hv = {
+		.conn_id = HV_CONN_ID, .fd = efd,
+		.flags = deassign ? KVM_HYPERV_EVENTFD_DEASSIGN : 0,
+	};
+
+	return ioctl(vm.fd, KVM_HYPERV_EVENTFD, &hv);
+}
+
+static int xen_evtchn(int efd, bool deassign)
+{
+	struct kvm_xen_hvm_attr a = { .type = KVM_XEN_ATTR_TYPE_EVTCHN };
+
+	a.u.evtchn.send_port = XEN_PORT;
+	a.u.evtchn.type = EVTCHNSTAT_interdomain;
+	a.u.evtchn.flags = deassign ? KVM_XEN_EVTCHN_DEASSIGN : 0;
+	a.u.evtchn.deliver.eventfd.port = 0;
+	a.u.evtchn.deliver.eventfd.fd = efd;
+	return ioctl(vm.fd, KVM_XEN_HVM_SET_ATTR, &a);
+}
+
+/* Bind (or unbind) vCPU @i's doorbell to its eventfd in KVM. */
+static int bind_kvm(struct rep *rp, int i, bool unbind)
+{
+	const struct rowdef *d = rp->def;
+
+	if (d->path != P_EVENTFD)
+		return 0;
+	switch (d->kind) {
+	case K_PIO:
+	case K_MMIO:
+		return kvm_ioeventfd(d, i, rp->efd[i], rp->arg[i], unbind);
+	case K_HV:
+		return hv_eventfd(rp->efd[i], unbind);
+	case K_XEN:
+		return xen_evtchn(rp->efd[i], unbind);
+	}
+	return -1;
+}
+
+static int add_bell(int efd, uint32_t flags, uint32_t *id)
+{
+	struct doorbell_bell b = {
+		.size = sizeof(b), .fd = efd, .flags = flags,
+	};
+
+	if (ioctl(dfd, DOORBELL_ADD_BELL, &b))
+		return -1;
+	*id = b.id;
+	return 0;
+}
+
+static int get_stats(uint32_t id, struct doorbell_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	st->id = id;
+	return ioctl(dfd, DOORBELL_GET_STATS, st);
+}
+
+/* Wait until the bell has counted @want rings and has none pending. */
+static int wait_delivered(const struct rep *rp, int i, uint64_t want,
+			  uint64_t *got)
+{
+	double deadline = now() + 30;
+	struct doorbell_stats st;
+
+	for (;;) {
+		if (get_stats(rp->bell[i], &st))
+			return -1;
+		*got = rp->def->path == P_EXIT ? st.rings_ioctl : st.rings_eventfd;
+		if (*got >= want && !st.pending)
+			return 0;
+		if (now() > deadline)
+			return 0;	/* the caller compares the counts */
+		sched_yield();
+	}
+}
+
+static enum guest_loop loop_of(enum kind k)
+{
+	return k == K_PIO ? LOOP_PIO : k == K_MMIO ? LOOP_MMIO :
+	       k == K_HV ? LOOP_HV : LOOP_XEN;
+}
+
+/*
+ * One repetition of a row.  Returns the elapsed seconds from the first
+ * KVM_RUN to the last ring delivered, or a negative value with rp->why.
+ */
+static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
+{
+	const struct rowdef *d = rp->def;
+	struct vcpu_job jobs[BENCH_MAX_VCPUS] = { 0 };
+	struct reader readers[BENCH_MAX_VCPUS] = { 0 };
+	pthread_t vt[BENCH_MAX_VCPUS], rt[BENCH_MAX_VCPUS];
+	double t0, t1 = -1;
+	int i, n = d->nvcpus;
+
+	*written = 0;
+	*delivered = 0;
+	for (i = 0; i < n; i++) {
+		rp->efd[i] = -1;
+		rp->has_bell[i] = false;
+	}
+	for (i = 0; i < n; i++) {
+		switch (d->kind) {
+		case K_PIO: rp->arg[i] = GUEST_PORT + i; break;
+		case K_MMIO: rp->arg[i] = GUEST_MMIO + 0x1000 * i; break;
+		case K_HV:
+			rp->arg[i] = d->path == P_EXIT ? HV_CONN_UNBOUND : HV_CONN_ID;
+			break;
+		case K_XEN:
+			rp->arg[i] = d->path == P_EXIT ? XEN_PORT_UNBOUND : XEN_PORT;
+			break;
+		}
+		rp->efd[i] = eventfd(0, EFD_CLOEXEC);
+		if (rp->efd[i] < 0) {
+			snprintf(rp->why, sizeof(rp->why), "eventfd: %s", strerror(errno));
+			goto out;
+		}
+		if (d->consumer == C_WORKER || d->consumer == C_WAKE) {
+			uint32_t fl = d->consumer == C_WORKER ?
+				DOORBELL_BELL_COUNT_IN_WORKER : DOORBELL_BELL_COUNT_IN_WAKE;
+
+			if (add_bell(rp->efd[i], fl, &rp->bell[i])) {
+				snprintf(rp->why, sizeof(rp->why), "DOORBELL_ADD_BELL: %s",
+					 strerror(errno));
+				goto out;
+			}
+			rp->has_bell[i] = true;
+		}
+		if (bind_kvm(rp, i, false)) {
+			snprintf(rp->why, sizeof(rp->why), "binding the eventfd in KVM: %s",
+				 strerror(errno));
+			close(rp->efd[i]);
+			rp->efd[i] = -1;
+			goto out;
+		}
+		if (bench_vcpu_prepare(&vm, i, loop_of(d->kind), rp->arg[i],
+				       MATCH_VAL, iters)) {
+			snprintf(rp->why, sizeof(rp->why), "vCPU registers: %s",
+				 strerror(errno));
+			goto out;
+		}
+	}
+	t0 = now();
+	for (i = 0; i < n; i++) {
+		if (d->consumer == C_USER) {
+			readers[i].efd = rp->efd[i];
+			readers[i].want = iters;
+			if (pthread_create(&rt[i], NULL, reader_thread, &readers[i]))
+				die("pthread_create");
+		}
+		jobs[i].rep = rp;
+		jobs[i].i = i;
+		if (pthread_create(&vt[i], NULL, vcpu_thread, &jobs[i]))
+			die("pthread_create");
+	}
+	for (i = 0; i < n; i++) {
+		pthread_join(vt[i], NULL);
+		rp->user_exits += jobs[i].exits;
+		if (jobs[i].err) {
+			snprintf(rp->why, sizeof(rp->why), "vCPU %d: %s", i, jobs[i].why);
+			rp->failed = true;
+		}
+	}
+	if (rp->failed) {
+		/* Unblock readers of a failed run. */
+		for (i = 0; i < n; i++)
+			if (d->consumer == C_USER) {
+				uint64_t one = iters;
+
+				if (write(rp->efd[i], &one, sizeof(one)) < 0)
+					die("eventfd write: %s", strerror(errno));
+				pthread_join(rt[i], NULL);
+			}
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t got = 0;
+
+		*written += iters;
+		switch (d->consumer) {
+		case C_USER:
+			pthread_join(rt[i], NULL);
+			got = readers[i].got;
+			break;
+		case C_NONE:
+			if (read(rp->efd[i], &got, sizeof(got)) != sizeof(got))
+				got = 0;
+			break;
+		default:
+			if (wait_delivered(rp, i, iters, &got)) {
+				snprintf(rp->why, sizeof(rp->why), "DOORBELL_GET_STATS: %s",
+					 strerror(errno));
+				rp->failed = true;
+			}
+		}
+		*delivered += got;
+	}
+	t1 = now() - t0;
+out:
+	for (i = 0; i < n; i++) {
+		if (rp->efd[i] < 0)
+			continue;
+		if (rp->has_bell[i]) {
+			struct doorbell_id id = { .size = sizeof(id), .id = rp->bell[i] };
+
+			if (ioctl(dfd, DOORBELL_REMOVE_BELL, &id))
+				die("DOORBELL_REMOVE_BELL: %s", strerror(errno));
+		}
+		if (bind_kvm(rp, i, true))
+			die("unbinding the eventfd in KVM: %s", strerror(errno));
+		close(rp->efd[i]);
+	}
+	if (rp->failed)
+		return -1;
+	if (t1 < 0 && !rp->why[0])
+		snprintf(rp->why, sizeof(rp->why), "setup failed");
+	return t1;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static unsigned int bench_poll_us = 100;
+static char poll_default[32];
+
+static int write_param(const char *path, const char *val)
+{
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	if (!f)
+		return -1;
+	ret = fputs(val, f) < 0;
+	if (fclose(f) || ret)
+		return -1;
+	return 0;
+}
+
+static void read_poll_default(void)
+{
+	FILE *f = fopen(POLL_PARAM, "r");
+
+	if (f && fgets(poll_default, sizeof(poll_default), f))
+		poll_default[strcspn(poll_default, "\n")] = '\0';
+	if (f)
+		fclose(f);
+}
+
+static void run_reps(struct result *r);
+
+static void run_row(struct result *r)
+{
+	const struct rowdef *d = r->def;
+	char val[32];
+
+	r->run = true;
+	if (d->nvcpus > vm.nvcpus) {
+		snprintf(r->why, sizeof(r->why), "n/a: needs %d vCPUs", d->nvcpus);
+		return;
+	}
+	if (d->kind == K_HV && !vm.hyperv) {
+		snprintf(r->why, sizeof(r->why),
+			 "n/a: KVM offers no Hyper-V CPUID (KVM_GET_SUPPORTED_HV_CPUID)");
+		return;
+	}
+	if (d->kind != K_XEN && vm.xen) {
+		snprintf(r->why, sizeof(r->why), "n/a: ran after Xen was enabled");
+		return;
+	}
+	if (d->kind == K_XEN && !vm.xen) {
+		char why[128];
+
+		if (bench_vm_enable_xen(&vm, why, sizeof(why))) {
+			snprintf(r->why, sizeof(r->why), "n/a: %s", why);
+			return;
+		}
+	}
+	if (!(d->flags & F_POLL)) {
+		run_reps(r);
+		return;
+	}
+	snprintf(val, sizeof(val), "%u", bench_poll_us);
+	if (!poll_default[0] || write_param(POLL_PARAM, val)) {
+		snprintf(r->why, sizeof(r->why), "n/a: cannot set %s", POLL_PARAM);
+		return;
+	}
+	run_reps(r);
+	if (write_param(POLL_PARAM, poll_default))
+		die("cannot restore %s to %s", POLL_PARAM, poll_default);
+}
+
+static void run_reps(struct result *r)
+{
+	const struct rowdef *d = r->def;
+	unsigned int k;
+
+	r->ok = true;
+	for (k = 0; k < reps; k++) {
+		struct rep rp = { .def = d };
+		uint64_t w, dl;
+		double t = run_rep(&rp, &w, &dl);
+
+		r->written += w;
+		r->delivered += dl;
+		r->user_exits += rp.user_exits;
+		if (t < 0) {
+			snprintf(r->why, sizeof(r->why), "%s", rp.why);
+			r->ok = false;
+			return;
+		}
+		if (w != dl) {
+			snprintf(r->why, sizeof(r->why),
+				 "written %" PRIu64 " != delivered %" PRIu64, w, dl);
+			r->ok = false;
+		}
+		r->ops[r->reps++] = w / t;
+	}
+	qsort(r->ops, r->reps, sizeof(double), cmp_dbl);
+	r->ops_s = r->ops[r->reps / 2];
+	r->us_op = 1e6 / r->ops_s * d->nvcpus;
+}
+
+/* ---------------------------------------------------------------- output */
+
+static char kernel[256], cpu_model[256], accel[128];
+
+static void machine(void)
+{
+	const char *outer = getenv("DOORBELL_OUTER_ACCEL");
+	struct utsname u;
+	char line[512];
+	bool hv = false;
+	FILE *f;
+
+	if (!uname(&u))
+		snprintf(kernel, sizeof(kernel), "%.200s", u.release);
+	f = fopen("/proc/cpuinfo", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!cpu_model[0] && !strncmp(line, "model name", 10)) {
+			char *c = strchr(line, ':');
+
+			snprintf(cpu_model, sizeof(cpu_model), "%.200s", c ? c + 2 : line);
+			cpu_model[strcspn(cpu_model, "\n")] = '\0';
+		}
+		if (!strncmp(line, "flags", 5) && strstr(line, " hypervisor"))
+			hv = true;
+	}
+	if (f)
+		fclose(f);
+	/* The bench's own VM always runs on KVM; say what KVM runs on. */
+	if (outer && *outer)
+		snprintf(accel, sizeof(accel), "kvm, nested in a %.16s VM", outer);
+	else if (hv)
+		snprintf(accel, sizeof(accel), "kvm, nested in a VM");
+	else
+		snprintf(accel, sizeof(accel), "kvm");
+}
+
+static const struct result *find(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < NROWS; i++)
+		if (results[i].run && results[i].ok && !strcmp(results[i].def->name, name))
+			return &results[i];
+	return NULL;
+}
+
+/* ops/s of @a over ops/s of @b, or 0 if either is missing */
+static double ratio(const char *a, const char *b)
+{
+	const struct result *x = find(a), *y = find(b);
+
+	return x && y ? x->ops_s / y->ops_s : 0;
+}
+
+static const struct {
+	const char *key, *what, *num, *den;
+	double seed, goal;
+} ratios[] = {
+	{ "ioeventfd_mmio_over_qemu_mmio", "qemu-mmio / ioeventfd-mmio (time per op; seed 1.82)",
+	  "ioeventfd-mmio", "qemu-mmio", 1.82, 0 },
+	{ "ioeventfd_pio_over_qemu_mmio", "qemu-mmio / ioeventfd-pio (seed 3.34)",
+	  "ioeventfd-pio", "qemu-mmio", 3.34, 0 },
+	{ "ioeventfd_hc_over_qemu_mmio", "qemu-mmio / ioeventfd-hc (seed extrapolated 3.75)",
+	  "ioeventfd-hc", "qemu-mmio", 3.75, 0 },
+	{ "limit_over_worker_pio", "worker overhead: limit-pio / ioeventfd-pio (goal <= 1.05)",
+	  "limit-pio", "ioeventfd-pio", 0, 1.05 },
+	{ "limit_over_wake_pio", "wake overhead: limit-pio / ioeventfd-pio-wake (goal <= 1.05)",
+	  "limit-pio", "ioeventfd-pio-wake", 0, 1.05 },
+	{ "limit_over_worker_mmio", "worker overhead: limit-mmio / ioeventfd-mmio (goal <= 1.05)",
+	  "limit-mmio", "ioeventfd-mmio", 0, 1.05 },
+	{ "limit_over_wake_mmio", "wake overhead: limit-mmio / ioeventfd-mmio-wake (goal <= 1.05)",
+	  "limit-mmio", "ioeventfd-mmio-wake", 0, 1.05 },
+	{ "limit_over_worker_hc", "worker overhead: limit-hc / ioeventfd-hc (goal <= 1.05)",
+	  "limit-hc", "ioeventfd-hc", 0, 1.05 },
+	{ "limit_over_poll_pio", "busy-poll worker: limit-pio / ioeventfd-pio-poll (goal <= 1.05)",
+	  "limit-pio", "ioeventfd-pio-poll", 0, 1.05 },
+	{ "limit_over_poll_mmio", "busy-poll worker: limit-mmio / ioeventfd-mmio-poll (goal <= 1.05)",
+	  "limit-mmio", "ioeventfd-mmio-poll", 0, 1.05 },
+	{ "qemu_hc_over_ioeventfd_hc", "qemu-hc / ioeventfd-hc (hypercall: exit to userspace vs kernel)",
+	  "ioeventfd-hc", "qemu-hc", 0, 0 },
+	{ "user_over_worker_pio", "ioeventfd-pio / ioeventfd-pio-user (kernel vs userspace reader)",
+	  "ioeventfd-pio", "ioeventfd-pio-user", 0, 0 },
+	{ "two_vcpus_pio", "ioeventfd-pio-2vcpu / ioeventfd-pio (2 vCPUs vs 1)",
+	  "ioeventfd-pio-2vcpu", "ioeventfd-pio", 0, 0 },
+};
+
+#define NRATIOS (sizeof(ratios) / sizeof(ratios[0]))
+
+static void print_table(void)
+{
+	const struct result *base = find("qemu-mmio");
+	unsigned int i;
+
+	printf("doorbell-bench: %u rings per vCPU per run, median of %u runs\n",
+	       iters, reps);
+	printf("kernel %s, CPU %s, accelerator: %s\n", kernel, cpu_model, accel);
+	printf("doorbell_core poll_us: %s (the -poll rows: %u)\n\n",
+	       poll_default[0] ? poll_default : "?", bench_poll_us);
+	printf("%-25s %11s %9s %8s %9s %9s  %s\n", "row", "ops/s", "us/op",
+	       "ratio", "written", "delivered", "status");
+	for (i = 0; i < NROWS; i++) {
+		const struct result *r = &results[i];
+
+		if (!r->run)
+			continue;
+		if (!r->ok && !r->reps) {
+			printf("%-25s %11s %9s %8s %9" PRIu64 " %9" PRIu64 "  %s\n",
+			       r->def->name, "-", "-", "-", r->written,
+			       r->delivered, r->why[0] ? r->why : "failed");
+			continue;
+		}
+		printf("%-25s %11.0f %9.2f %8.2f %9" PRIu64 " %9" PRIu64 "  %s\n",
+		       r->def->name, r->ops_s, r->us_op,
+		       base ? r->ops_s / base->ops_s : 0, r->written, r->delivered,
+		       r->ok ? "ok" : r->why);
+	}
+	printf("\nratio = ops/s over qemu-mmio's; us/op is per vCPU\n");
+	for (i = 0; i < NRATIOS; i++) {
+		double v = ratio(ratios[i].num, ratios[i].den);
+
+		if (v > 0)
+			printf("  %-70s %6.2f\n", ratios[i].what, v);
+	}
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		if ((unsigned char)*s >= 0x20)
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void print_json(FILE *f)
+{
+	const struct result *base = find("qemu-mmio");
+	unsigned int i, n = 0;
+
+	fprintf(f, "{\"tool\":\"doorbell-bench\",\"kernel\":");
+	json_str(f, kernel);
+	fprintf(f, ",\"cpu\":");
+	json_str(f, cpu_model);
+	fprintf(f, ",\"accel\":");
+	json_str(f, accel);
+	fprintf(f, ",\"iterations\":%u,\"reps\":%u,\"poll_us\":", iters, reps);
+	json_str(f, poll_default);
+	fprintf(f, ",\"poll_rows_poll_us\":%u,\"rows\":[", bench_poll_us);
+	for (i = 0; i < NROWS; i++) {
+		const struct result *r = &results[i];
+		const char *status = r->ok ? "ok" :
+			!strncmp(r->why, "n/a", 3) ? "n/a" : "fail";
+
+		if (!r->run)
+			continue;
+		fprintf(f, "%s{\"row\":\"%s\",\"what\":", n++ ? "," : "", r->def->name);
+		json_str(f, r->def->what);
+		fprintf(f, ",\"vcpus\":%d,\"status\":\"%s\",\"reason\":",
+			r->def->nvcpus, status);
+		json_str(f, r->why);
+		fprintf(f, ",\"written\":%" PRIu64 ",\"delivered\":%" PRIu64
+			",\"exits_to_userspace\":%" PRIu64,
+			r->written, r->delivered, r->user_exits);
+		if (r->reps)
+			fprintf(f, ",\"ops_per_s\":%.1f,\"us_per_op\":%.4f,\"ratio_qemu_mmio\":%.4f",
+				r->ops_s, r->us_op, base ? r->ops_s / base->ops_s : 0);
+		fputc('}', f);
+	}
+	fprintf(f, "],\"ratios\":{");
+	for (i = 0, n = 0; i < NRATIOS; i++) {
+		double v = ratio(ratios[i].num, ratios[i].den);
+
+		if (v > 0)
+			fprintf(f, "%s\"%s\":%.4f", n++ ? "," : "", ratios[i].key, v);
+	}
+	fprintf(f, "}}\n");
+}
+
+/* Bars of ops/s per row, like the seed's chart. */
+static void print_svg(FILE *f)
+{
+	const int w = 900, left = 230, right = 90, bar = 20, gap = 8;
+	double max = 0;
+	unsigned int i, rows = 0;
+	int y;
+
+	for (i = 0; i < NROWS; i++) {
+		if (!results[i].reps)
+			continue;
+		rows++;
+		if (results[i].ops_s > max)
+			max = results[i].ops_s;
+	}
+	if (max <= 0)
+		max = 1;
+	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%u\" font-family=\"sans-serif\" font-size=\"12\">\n",
+		w, 70 + rows * (bar + gap) + 20);
+	fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+	fprintf(f, "<text x=\"10\" y=\"20\" font-size=\"14\">doorbell-bench: rings per second (higher is better)</text>\n");
+	fprintf(f, "<text x=\"10\" y=\"38\">kernel %s, %s, %s</text>\n",
+		kernel, cpu_model, accel);
+	y = 55;
+	for (i = 0; i < NROWS; i++) {
+		const struct result *r = &results[i];
+		double bw;
+
+		if (!r->reps)
+			continue;
+		bw = r->ops_s / max * (w - left - right);
+		fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n",
+			left - 6, y + bar - 6, r->def->name);
+		fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>\n",
+			left, y, bw, bar,
+			!strncmp(r->def->name, "qemu", 4) ? "#b05050" :
+			!strncmp(r->def->name, "limit", 5) ? "#909090" : "#4a7ab5");
+		fprintf(f, "<text x=\"%.1f\" y=\"%d\">%.0f</text>\n", left + bw + 4,
+			y + bar - 6, r->ops_s);
+		y += bar + gap;
+	}
+	fprintf(f, "</svg>\n");
+}
+
+static void usage(int status)
+{
+	unsigned int i;
+
+	fprintf(status ? stderr : stdout,
+		"usage: doorbell-bench [-n N] [-R REPS] [-r ROW[,ROW...]] [--json] [--svg FILE]\n"
+		"  -n N        rings per vCPU per run (default %u)\n"
+		"  -R REPS     runs per row, the median is reported (default %u, max %d)\n"
+		"  -r ROWS     only these rows (comma-separated names, or prefix*)\n"
+		"  -P US       doorbell_core poll_us for the -poll rows (default %u)\n"
+		"  --json      print JSON instead of the table\n"
+		"  --svg FILE  write a bar chart of ops/s per row\n"
+		"  -l          list the rows\n"
+		"Needs /dev/kvm and /dev/doorbell (doorbell.ko).  Exit status 1 if a\n"
+		"row failed (e.g. rings written != delivered), 2 on setup errors.\n",
+		iters, reps, MAX_REPS, bench_poll_us);
+	if (!status)
+		for (i = 0; i < NROWS; i++)
+			printf("  %-25s %s\n", rowdefs[i].name, rowdefs[i].what);
+	exit(status);
+}
+
+static bool selected(const char *filter, const char *name)
+{
+	char buf[512], *tok, *save;
+
+	if (!filter)
+		return true;
+	snprintf(buf, sizeof(buf), "%s", filter);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		if (!strcmp(tok, name) ||
+		    (tok[strlen(tok) - 1] == '*' && !strncmp(tok, name, strlen(tok) - 1)))
+			return true;
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "svg", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ }
+	};
+	const char *filter = NULL, *svg = NULL;
+	bool json = false, failed = false, progress;
+	unsigned int i;
+	char why[160];
+	int c, nv = 1;
+
+	while ((c = getopt_long(argc, argv, "n:R:r:P:lh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': iters = strtoul(optarg, NULL, 0); break;
+		case 'R': reps = strtoul(optarg, NULL, 0); break;
+		case 'r': filter = optarg; break;
+		case 'P': bench_poll_us = strtoul(optarg, NULL, 0); break;
+		case 'j': json = true; break;
+		case 's': svg = optarg; break;
+		case 'l':
+		case 'h': usage(0); break;
+		default: usage(2);
+		}
+	}
+	if (optind != argc || !iters || iters > 100000000 || !reps || reps > MAX_REPS)
+		usage(2);
+	machine();
+	read_poll_default();
+	progress = isatty(STDERR_FILENO) && !json;
+	dfd = open(DEV, O_RDWR | O_CLOEXEC);
+	if (dfd < 0)
+		die("%s: %s (load doorbell.ko)", DEV, strerror(errno));
+	for (i = 0; i < NROWS; i++)
+		if (selected(filter, rowdefs[i].name) && rowdefs[i].nvcpus > nv)
+			nv = rowdefs[i].nvcpus;
+	/* One VM for every row: creating VMs is not what is measured. */
+	if (bench_vm_create(&vm, nv, why, sizeof(why)))
+		die("%s", why);
+	for (i = 0; i < NROWS; i++) {
+		results[i].def = &rowdefs[i];
+		if (!selected(filter, rowdefs[i].name))
+			continue;
+		run_row(&results[i]);
+		if (results[i].run && !results[i].ok && strncmp(results[i].why, "n/a", 3))
+			failed = true;
+		if (progress) {
+			fprintf(stderr, "\r%-60s", rowdefs[i].name);
+			fflush(stderr);
+		}
+	}
+	if (progress)
+		fprintf(stderr, "\r%-60s\r", "");
+	bench_vm_destroy(&vm);
+	close(dfd);
+	if (json)
+		print_json(stdout);
+	else
+		print_table();
+	if (svg) {
+		FILE *f = fopen(svg, "w");
+
+		if (!f)
+			die("%s: %s", svg, strerror(errno));
+		print_svg(f);
+		fclose(f);
+	}
+	return failed ? 1 : 0;
+}
