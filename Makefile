@@ -30,7 +30,8 @@ endif
 
 TOOLS := tools/doorbell-bench tools/doorbell-trace
 
-.PHONY: all modules tools matrix check demo clean setup checkpatch sparse install help
+.PHONY: all modules tools matrix check demo clean setup checkpatch sparse install help \
+	kernel-patch kernel-patch-check debug-kernel
 
 all: modules tools
 
@@ -58,6 +59,16 @@ demo: setup
 
 checkpatch:
 	tests/checkpatch.sh
+
+# Regenerate the in-tree series from the sources (commit the result).
+kernel-patch:
+	python3 kernel-patch/gen.py "$$(tests/linux-src.sh)" kernel-patch/series
+
+kernel-patch-check: setup
+	kernel-patch/check.sh
+
+debug-kernel:
+	tests/debug-kernel/build.sh
 
 sparse:
 	tests/sparse.sh

@@ -4,6 +4,7 @@
 # usage: tests/check.sh          (what `make check` runs after set-up)
 # Env:   KERNELS="REL ..."       kernels to test (default: the whole matrix)
 #        TESTS="pattern"         only suite tests whose name matches (grep -E)
+#        DOORBELL_NO_DEBUG_KERNEL=1  leave the debug kernel out of the matrix
 #
 # Builds the modules for every kernel of the matrix and the tools, runs the
 # static checks, then every test in tests/suite/ in its own VM boot per
@@ -13,6 +14,7 @@ set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP"
 CACHE=${DOORBELL_CACHE:-/var/cache/doorbell}
+user_kernels=${KERNELS:-}
 KERNELS=${KERNELS:-$(cat "$CACHE/matrix")}
 TESTS=${TESTS:-.}
 RES=$TOP/results
@@ -51,6 +53,17 @@ diag make -s tools; result $? "host: tools build (-Werror)"
 diag tests/build-tests.sh; result $? "host: test programs build (-Werror)"
 diag tests/checkpatch.sh; result $? "host: checkpatch --strict on kernel code"
 diag tests/sparse.sh; result $? "host: sparse (C=2) and W=1"
+# The debug kernel (KASAN, lockdep, kmemleak, fault injection) joins the
+# matrix unless KERNELS was given or DOORBELL_NO_DEBUG_KERNEL=1.
+if [ -z "$user_kernels" ] && [ "${DOORBELL_NO_DEBUG_KERNEL:-0}" != 1 ]; then
+	t0=$(date +%s)
+	dbg=$(tests/debug-kernel/build.sh 2> >(sed 's/^/# /' >&2))
+	rc=$?
+	[ $rc = 0 ] && KERNELS="$KERNELS $dbg"
+	result $rc "host: debug kernel ${dbg:-?} (KASAN, lockdep, kmemleak, fault injection): $(( $(date +%s) - t0 )) s"
+fi
+diag kernel-patch/check.sh --drift; result $? "host: kernel-patch: series up to date (no drift)"
+diag kernel-patch/check.sh; result $? "host: kernel-patch: applies to 6.12, builds in tree (W=1), checkpatch clean"
 
 for k in $KERNELS; do
 	echo "# kernel $k"

@@ -3,12 +3,18 @@
 #
 # usage: tests/linux-src.sh
 # Unpacks the parts of Debian's linux-source-6.12 the checks need (scripts/
-# for checkpatch) into the cache, installing the package if missing.
+# for checkpatch, the files the kernel-patch series touches) into the cache,
+# installing the package if missing.
 # Prints the unpacked tree's path.
 set -euo pipefail
 CACHE=${DOORBELL_CACHE:-/var/cache/doorbell}
 SRC=$CACHE/linux-src/linux-source-6.12
-if [ ! -x "$SRC/scripts/checkpatch.pl" ]; then
+FILES="drivers/Kconfig drivers/Makefile Documentation/virt/index.rst
+Documentation/userspace-api/ioctl/ioctl-number.rst"
+have=1
+[ -x "$SRC/scripts/checkpatch.pl" ] || have=0
+for f in $FILES; do [ -f "$SRC/$f" ] || have=0; done
+if [ $have = 0 ]; then
 	tarball=$(ls /usr/src/linux-source-6.12.tar.* 2>/dev/null | head -n1 || true)
 	if [ -z "$tarball" ]; then
 		echo "linux-src: installing linux-source-6.12" >&2
@@ -17,7 +23,8 @@ if [ ! -x "$SRC/scripts/checkpatch.pl" ]; then
 		tarball=$(ls /usr/src/linux-source-6.12.tar.* | head -n1)
 	fi
 	mkdir -p "$CACHE/linux-src"
+	# shellcheck disable=SC2046 # one member per word
 	tar -C "$CACHE/linux-src" -xf "$tarball" --wildcards 'linux-source-6.12/scripts/*' \
-		'linux-source-6.12/Documentation/userspace-api/ioctl/ioctl-number.rst'
+		$(for f in $FILES; do echo "linux-source-6.12/$f"; done)
 fi
 echo "$SRC"

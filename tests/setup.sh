@@ -22,7 +22,8 @@ SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
 HOST_PKGS="qemu-system-x86 qemu-utils busybox-static kmod cpio xz-utils zstd gcc make
-	bc bison flex libelf-dev libssl-dev dwarves sparse python3 perl e2fsprogs iproute2 dkms"
+	bc bison flex libelf-dev libssl-dev dwarves sparse python3 perl e2fsprogs iproute2 dkms
+	patch git rsync"
 
 missing=()
 for p in $HOST_PKGS; do

@@ -44,10 +44,11 @@
  * @data: @fn's argument
  * @mm: the owner's mm, adopted by the kthread
  *
- * The thread calls @fn in a loop with the task state set to
- * TASK_INTERRUPTIBLE and sleeps when @fn did no work, until
- * doorbell_task_stop().  A vhost_task dies with its owner process; then the
- * killed callback given to doorbell_task_create() runs in the thread.
+ * The thread calls the function given to doorbell_task_create() in a loop,
+ * with the task state set to TASK_INTERRUPTIBLE, and sleeps when it did no
+ * work, until doorbell_task_stop().  A vhost_task dies with its owner
+ * process; then the killed callback given to doorbell_task_create() runs in
+ * the thread.
  */
 struct doorbell_task {
 #if DOORBELL_HAVE_VHOST_TASK
