@@ -6,11 +6,11 @@
 #          kernel-patch/gen.py generates from the current sources.
 # Without it, also: the series applies to Debian's linux-source-6.12 with no
 # fuzz and no offset, the new options configure as modules on top of
-# Debian's 6.12 config, drivers/doorbell/ builds with W=1 and no warning,
+# Debian's 6.12 config, drivers/doorbell/ builds with W=1 and no warning
+# (modpost against Debian's Module.symvers),
 # and checkpatch --strict passes on every patch.  The unpacked tree with
 # modules_prepare done is cached in $DOORBELL_CACHE/kpatch/, keyed by the
-# source tarball, the config and this script; each run patches a
-# hard-linked copy of it.
+# source tarball, the config and this script; each run patches a copy.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${DOORBELL_CACHE:-/var/cache/doorbell}
@@ -34,7 +34,8 @@ rel=$(grep -m1 '^6\.12\..*-amd64$' "$CACHE/matrix" | grep -v -- -rt- || true)
 config=$CACHE/kernels/$rel/build/.config
 [ -n "$rel" ] && [ -f "$config" ] || { say "no Debian 6.12 kernel config (run tests/setup.sh)"; exit 1; }
 tarball=$(ls /usr/src/linux-source-6.12.tar.* | head -n1)
-key=$( { stat -c '%s %Y' "$tarball"; cat "$config" "$0"; } | sha256sum | cut -c1-12)
+symvers=$CACHE/kernels/$rel/build/Module.symvers
+key=$( { stat -c '%s %Y' "$tarball"; cat "$config" "$symvers" "$0"; } | sha256sum | cut -c1-12)
 prep=$CACHE/kpatch/$key/linux-source-6.12
 if [ ! -e "$prep/.doorbell-prepared" ]; then
 	t0=$(date +%s)
@@ -43,6 +44,8 @@ if [ ! -e "$prep/.doorbell-prepared" ]; then
 	say "unpacking $tarball and preparing it with $config"
 	tar -C "$CACHE/kpatch/$key" -xf "$tarball"
 	cp "$config" "$prep/.config"
+	# The exports of Debian's vmlinux and modules, for modpost.
+	cp "$symvers" "$prep/Module.symvers"
 	(
 		cd "$prep"
 		# Debian's signing keys are not in the source package.
@@ -61,7 +64,7 @@ fi
 
 work=$CACHE/kpatch/$key/work
 rm -rf "$work"
-cp -al "$prep" "$work"
+cp -a "$prep" "$work"
 for p in "$SERIES"/0*.patch; do
 	case "$p" in *0000-cover-letter.patch) continue ;; esac
 	if ! out=$(patch -p1 -F0 -N --no-backup-if-mismatch -d "$work" <"$p" 2>&1); then
@@ -81,6 +84,7 @@ cd "$work"
 opts=$(sed -n 's/^\(menu\)\{0,1\}config \(DOORBELL[A-Z_]*\)$/\2/p' drivers/doorbell/Kconfig)
 for o in $opts; do scripts/config --module "$o"; done
 make -s olddefconfig
+make -s -j"$(nproc)" modules_prepare >/dev/null	# syncconfig: M= builds read auto.conf
 for o in $opts; do
 	grep -qx "CONFIG_$o=m" .config || { say "CONFIG_$o did not stay =m"; exit 1; }
 done

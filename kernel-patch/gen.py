@@ -171,6 +171,49 @@ def kconfig(options):
     return out + "\nendif\n"
 
 
+# ---------------------------------------------------------------- MAINTAINERS
+
+MAINT_TITLE = "DOORBELL (IN-KERNEL CONSUMERS OF KVM IOEVENTFD KICKS)"
+MAINT_HEAD = [MAINT_TITLE,
+              "M:\tdoorbell developers <doorbell@localhost>",
+              "L:\tkvm@vger.kernel.org",
+              "L:\tvirtualization@lists.linux.dev",
+              "S:\tMaintained"]
+
+
+def maintainers(text, files):
+    """@text with our entry (F: @files, sorted) in its alphabetical place."""
+    lines = text.split("\n")
+    # Drop an entry of ours from an earlier step.
+    if MAINT_TITLE in lines:
+        i = lines.index(MAINT_TITLE)
+        j = i
+        while lines[j]:
+            j += 1
+        del lines[i:j + 1]
+    try:
+        start = lines.index("Maintainers List") + 1
+    except ValueError:
+        die("MAINTAINERS: no 'Maintainers List' heading")
+    # The file is sorted, mostly: go between the neighbours that share the
+    # longest prefix with our title.
+    best, best_len, prev = None, -1, ""
+    for i in range(start, len(lines)):
+        title = lines[i]
+        if not (title and lines[i - 1] == "" and re.match(r"^[A-Z0-9]", title)
+                and i + 1 < len(lines) and re.match(r"^[A-Z]:\t", lines[i + 1])):
+            continue
+        if prev < MAINT_TITLE < title:
+            common = len(os.path.commonprefix([title, MAINT_TITLE]))
+            if common > best_len:
+                best, best_len = i, common
+        prev = title
+    if best is None:
+        die("MAINTAINERS: no place for our entry")
+    lines[best:best] = MAINT_HEAD + ["F:\t" + f for f in sorted(files)] + [""]
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- the series
 
 def devices():
@@ -208,7 +251,7 @@ def git(tree, *args, env=None):
 def commit(tree, msgname):
     git(tree, "add", "-A")
     with tempfile.NamedTemporaryFile("w", delete=False) as f:
-        f.write(message(msgname))
+        f.write(message(msgname).rstrip("\n") + "\n\nSigned-off-by: " + AUTHOR + "\n")
     git(tree, "commit", "-q", "-F", f.name)
     os.unlink(f.name)
 
@@ -219,7 +262,8 @@ def main():
     pristine, out = sys.argv[1], os.path.abspath(sys.argv[2])
     touched = ["drivers/Kconfig", "drivers/Makefile",
                "Documentation/virt/index.rst",
-               "Documentation/userspace-api/ioctl/ioctl-number.rst"]
+               "Documentation/userspace-api/ioctl/ioctl-number.rst",
+               "MAINTAINERS"]
     tree = tempfile.mkdtemp(prefix="doorbell-kpatch.")
     try:
         git(tree, "init", "-q")
@@ -248,6 +292,10 @@ def main():
                          "obj-$(CONFIG_DOORBELL)\t\t+= doorbell/\n",
                          "drivers/Makefile: after vhost")
         write(tree, "drivers/Makefile", m)
+        mfiles = ["drivers/doorbell/"]
+        with open(os.path.join(tree, "MAINTAINERS")) as f:
+            pristine_maint = f.read()
+        write(tree, "MAINTAINERS", maintainers(pristine_maint, mfiles))
         write(tree, "drivers/doorbell/Kconfig", kconfig([]))
         write(tree, "drivers/doorbell/Makefile", makefile(["DOORBELL"]))
         for f in sorted(os.listdir(os.path.join(TOP, "drivers/core"))):
@@ -273,6 +321,8 @@ def main():
             for f in files:
                 write(tree, "drivers/doorbell/" + os.path.basename(f), read(f))
             if name == "harness":
+                mfiles.append("include/uapi/linux/doorbell.h")
+                write(tree, "MAINTAINERS", maintainers(pristine_maint, mfiles))
                 write(tree, "include/uapi/linux/doorbell.h",
                       read("include/uapi/linux/doorbell.h"))
                 with open(os.path.join(tree, touched[3])) as f:
@@ -286,6 +336,8 @@ def main():
             commit(tree, name)
 
         # Last: the documentation.
+        mfiles.append("Documentation/virt/doorbell.rst")
+        write(tree, "MAINTAINERS", maintainers(pristine_maint, mfiles))
         write(tree, "Documentation/virt/doorbell.rst", read("Documentation/doorbell.rst"))
         with open(os.path.join(tree, touched[2])) as f:
             t = f.read()

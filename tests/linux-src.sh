@@ -10,7 +10,7 @@ set -euo pipefail
 CACHE=${DOORBELL_CACHE:-/var/cache/doorbell}
 SRC=$CACHE/linux-src/linux-source-6.12
 FILES="drivers/Kconfig drivers/Makefile Documentation/virt/index.rst
-Documentation/userspace-api/ioctl/ioctl-number.rst"
+Documentation/userspace-api/ioctl/ioctl-number.rst MAINTAINERS"
 have=1
 [ -x "$SRC/scripts/checkpatch.pl" ] || have=0
 for f in $FILES; do [ -f "$SRC/$f" ] || have=0; done
