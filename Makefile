@@ -31,7 +31,7 @@ endif
 TOOLS := tools/doorbell-bench tools/doorbell-trace
 
 .PHONY: all modules tools matrix check demo clean setup checkpatch sparse install help \
-	kernel-patch kernel-patch-check debug-kernel
+	kernel-patch kernel-patch-check debug-kernel fuzz
 
 all: modules tools
 
@@ -69,6 +69,17 @@ kernel-patch-check: setup
 
 debug-kernel:
 	tests/debug-kernel/build.sh
+
+# Long fuzzing (1e6 iterations) on the default kernel, and on the debug
+# kernel with fault injection (FUZZ_KERNELS to choose).
+FUZZ_KERNELS ?= $(shell head -n1 $(MATRIX) 2>/dev/null) $(shell tests/debug-kernel/build.sh 2>/dev/null)
+fuzz: setup
+	$(MAKE) -C tests/fuzz
+	for k in $(FUZZ_KERNELS); do \
+		tests/build-matrix.sh $$k && \
+		tests/vm/run --kernel $$k --timeout 3600 --results results/$$k/fuzz -- \
+			tests/suite/40-fuzz.sh --long || exit 1; \
+	done
 
 sparse:
 	tests/sparse.sh

@@ -1,0 +1,73 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# usage: tests/suite/40-fuzz.sh [--long]
+# Ioctl-sequence fuzzing of /dev/doorbell (tests/fuzz/doorbell_fuzz): every
+# call returns success or a documented errno, counts stay exact, no splat.
+# On a kernel with fault injection (the debug kernel) it runs again with
+# failslab and fail_page_alloc failing the fuzzer's allocations (ENOMEM
+# tolerated, nothing else).  Then both modules must unload.  Short mode:
+# 4 threads x 5000 iterations; --long (make fuzz): 4 x 250000 = 1e6.
+bin=tests/fuzz/doorbell_fuzz
+iters=5000 fiters=2000
+if [ "${1:-}" = --long ]; then iters=250000 fiters=50000; fi
+if [ ! -x "$bin" ]; then
+	echo "40-fuzz: $bin missing: run 'make -C tests/fuzz' on the host first" >&2
+	exit 1
+fi
+loaded() { grep -q "^$1 " /proc/modules; }
+for m in doorbell_core doorbell; do
+	loaded "$m" || insmod "$DOORBELL_KO/$m.ko" || exit 1
+done
+grep -q " /sys/kernel/debug debugfs " /proc/mounts ||
+	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+
+echo "TAP version 13"
+echo "1..3"
+n=1 fail=0
+ok() { echo "ok $n $*"; n=$((n + 1)); }
+notok() { echo "not ok $n $*"; n=$((n + 1)); fail=1; }
+
+seed=$(date +%s)
+if "$bin" -n $iters -t 4 -s "$seed" >/tmp/fuzz.out; then
+	sed 's/^/# /' /tmp/fuzz.out
+	ok "ioctl-sequence fuzzing: 4 x $iters iterations, seed $seed"
+else
+	sed 's/^/# /' /tmp/fuzz.out
+	notok "ioctl-sequence fuzzing: 4 x $iters iterations"
+fi
+
+fi_dir=/sys/kernel/debug
+if [ -d $fi_dir/failslab ] && [ -d $fi_dir/fail_page_alloc ]; then
+	for f in failslab fail_page_alloc; do
+		echo Y >$fi_dir/$f/task-filter
+		echo 10 >$fi_dir/$f/probability
+		echo 1 >$fi_dir/$f/interval
+		echo -1 >$fi_dir/$f/times
+		echo 0 >$fi_dir/$f/verbose
+		echo N >$fi_dir/$f/ignore-gfp-wait
+	done
+	echo 0 >$fi_dir/fail_page_alloc/min-order
+	# Only the fuzzer's task fails its allocations: make-it-fail is
+	# inherited by its threads.
+	if sh -c "echo 1 >/proc/self/make-it-fail && exec $bin -m -n $fiters -t 4 -s 11" >/tmp/fuzz-fi.out; then
+		sed 's/^/# /' /tmp/fuzz-fi.out
+		ok "the same under failslab + fail_page_alloc (10%): only ENOMEM, counts exact"
+	else
+		sed 's/^/# /' /tmp/fuzz-fi.out
+		notok "the same under failslab + fail_page_alloc (10%)"
+	fi
+	for f in failslab fail_page_alloc; do echo 0 >$fi_dir/$f/probability; done
+else
+	echo "ok $n # SKIP no failslab/fail_page_alloc in this kernel (the debug kernel has them)"
+	n=$((n + 1))
+fi
+
+rc=0
+for m in doorbell doorbell_core; do rmmod "$m" || rc=1; done
+if [ $rc = 0 ] && ! loaded doorbell && ! loaded doorbell_core; then
+	ok "both modules unload after the fuzzing"
+else
+	notok "both modules unload after the fuzzing"
+fi
+exit $fail
