@@ -12,8 +12,10 @@
  * cause), and that each bell's counters equal the rings this program made
  * once nothing is pending.  The kernel must not splat (the VM runner checks).
  *
- * usage: doorbell_fuzz [-n ITERATIONS] [-t THREADS] [-s SEED] [-m]
+ * usage: doorbell_fuzz [-n ITERATIONS] [-t THREADS] [-s SEED] [-m] [-F]
  *   -m  tolerate ENOMEM everywhere (run under failslab/fail_page_alloc)
+ *   -F  each fuzzing thread sets its make-it-fail while it fuzzes (the
+ *       fault injection task filter then fails its allocations); implies -m
  * Prints kselftest TAP.
  */
 #define _GNU_SOURCE
@@ -41,6 +43,7 @@ static unsigned long iterations = 20000;
 static unsigned int nthreads = 4;
 static unsigned int seed = 1;
 static bool enomem_ok;
+static bool inject;		/* -F: the fuzzing threads set make-it-fail */
 static void *bad_ptr;
 static int failures;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -178,7 +181,8 @@ static void op_add(struct thr *t)
 		s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK |
 				 (pick(t, 4) ? 0 : EFD_SEMAPHORE));
 		if (s->efd < 0) {
-			fail("eventfd: %s", strerror(errno));
+			if (!(errno == ENOMEM && enomem_ok))
+				fail("eventfd: %s", strerror(errno));
 			return;
 		}
 		s->backlog = 0;
@@ -384,11 +388,36 @@ static void reopen(struct thr *t)
 		fail("open %s: %s", DEV, strerror(errno));
 }
 
+/* Fault injection's task filter: fail this thread's allocations or not. */
+static void make_it_fail(bool on)
+{
+	int fd = -1, tries;
+
+	if (!inject)
+		return;
+	/* Turning it off may itself meet an injected failure: retry. */
+	for (tries = 0; tries < 1000; tries++) {
+		fd = open("/proc/thread-self/make-it-fail", O_WRONLY | O_CLOEXEC);
+		if (fd >= 0 && write(fd, on ? "1" : "0", 1) == 1)
+			break;
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		if (errno != ENOMEM)
+			break;
+	}
+	if (fd < 0)
+		fail("/proc/thread-self/make-it-fail: %s", strerror(errno));
+	else
+		close(fd);
+}
+
 static void *fuzz_thread(void *arg)
 {
 	struct thr *t = arg;
 	unsigned long i;
 
+	make_it_fail(true);
 	reopen(t);
 	for (i = 0; i < iterations; i++) {
 		if (t->dfd < 0) {
@@ -412,6 +441,7 @@ static void *fuzz_thread(void *arg)
 	}
 	reopen(t);
 	close(t->dfd);
+	make_it_fail(false);
 	return NULL;
 }
 
@@ -423,14 +453,17 @@ int main(int argc, char **argv)
 	unsigned int i;
 	int c;
 
-	while ((c = getopt(argc, argv, "n:t:s:m")) != -1) {
+	bool make_it_fail = false;
+
+	while ((c = getopt(argc, argv, "n:t:s:mF")) != -1) {
 		switch (c) {
 		case 'n': iterations = strtoul(optarg, NULL, 0); break;
 		case 't': nthreads = strtoul(optarg, NULL, 0); break;
 		case 's': seed = strtoul(optarg, NULL, 0); break;
 		case 'm': enomem_ok = true; break;
+		case 'F': enomem_ok = make_it_fail = true; break;
 		default:
-			fprintf(stderr, "usage: %s [-n ITER] [-t THREADS] [-s SEED] [-m]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-n ITER] [-t THREADS] [-s SEED] [-m] [-F]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -446,6 +479,19 @@ int main(int argc, char **argv)
 	if (bad_ptr == MAP_FAILED) {
 		perror("mmap");
 		return 1;
+	}
+	if (make_it_fail) {
+		/*
+		 * Only the fuzzing threads fail allocations, while they run:
+		 * no page of ours may need reading in then, and nothing is
+		 * written out before they are done.
+		 */
+		static char outbuf[1 << 20];
+
+		setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+		if (mlockall(MCL_CURRENT | MCL_FUTURE))
+			perror("mlockall (continuing)");
+		inject = true;
 	}
 	for (i = 0; i < nthreads; i++) {
 		unsigned int j;

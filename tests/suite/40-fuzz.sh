@@ -48,9 +48,13 @@ if [ -d $fi_dir/failslab ] && [ -d $fi_dir/fail_page_alloc ]; then
 		echo N >$fi_dir/$f/ignore-gfp-wait
 	done
 	echo 0 >$fi_dir/fail_page_alloc/min-order
-	# Only the fuzzer's task fails its allocations: make-it-fail is
-	# inherited by its threads.
-	if sh -c "echo 1 >/proc/self/make-it-fail && exec $bin -m -n $fiters -t 4 -s 11" >/tmp/fuzz-fi.out; then
+	# User pages (highmem-flagged) are not failed: the fuzzer itself
+	# must not die of a page fault.
+	echo Y >$fi_dir/fail_page_alloc/ignore-gfp-highmem
+	# Only the fuzzer fails its allocations: it sets make-it-fail once
+	# loaded (a failed exec would be no test of ours), its threads
+	# inherit it.
+	if "$bin" -F -n $fiters -t 4 -s 11 >/tmp/fuzz-fi.out; then
 		sed 's/^/# /' /tmp/fuzz-fi.out
 		ok "the same under failslab + fail_page_alloc (10%): only ENOMEM, counts exact"
 	else
