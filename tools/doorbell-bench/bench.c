@@ -17,7 +17,13 @@
  *                 or, for qemu-hc, the same hypercall on an unbound
  *                 connection, which exits to userspace (KVM_EXIT_HYPERV);
  *   *-hc-xen      a Xen EVTCHNOP_send bound to an eventfd;
- *   *-2vcpu       two vCPUs ringing at once, each its own bell.
+ *   *-2vcpu       two vCPUs ringing at once, each its own bell;
+ *   *-samecpu, *-othercpu  the vCPU thread pinned to one CPU and the worker
+ *                 to the same or another one (limit-pio-pinned: the vCPU
+ *                 thread pinned, no consumer), to see where a worker's
+ *                 wakeup costs the vCPU.
+ * Every row gets its own VM and its own /dev/doorbell file (so its own
+ * worker); neither is created inside the timed part.
  * Per row: the median of the repetitions of ops/s and us/op, the ratio to
  * qemu-mmio, and the rings written and delivered (a row whose counts differ
  * fails, and so does the whole run).
@@ -35,6 +41,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <dirent.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -62,6 +70,9 @@ enum consumer { C_WORKER, C_WAKE, C_USER, C_NONE };
 #define F_LEN0		1
 #define F_DATAMATCH	2
 #define F_POLL		4	/* worker busy-polls (doorbell_core poll_us) */
+#define F_PIN		8	/* the vCPU thread on the first CPU we may use */
+#define F_WORKER_SAME	16	/* the worker on the vCPU thread's CPU */
+#define F_WORKER_OTHER	32	/* the worker on another CPU */
 
 struct rowdef {
 	const char *name;
@@ -110,11 +121,18 @@ static const struct rowdef rowdefs[] = {
 	  "Hyper-V HvSignalEvent -> KVM_HYPERV_EVENTFD -> worker" },
 	{ "limit-hc", K_HV, P_EVENTFD, C_NONE, 0, 1,
 	  "Hyper-V HvSignalEvent eventfd, nobody consuming" },
+	{ "limit-pio-pinned", K_PIO, P_EVENTFD, C_NONE, F_PIN, 1,
+	  "PIO ioeventfd, nobody consuming, vCPU thread pinned to a CPU" },
+	{ "ioeventfd-pio-samecpu", K_PIO, P_EVENTFD, C_WORKER,
+	  F_PIN | F_WORKER_SAME, 1,
+	  "PIO ioeventfd, worker pinned to the vCPU thread's CPU" },
+	{ "ioeventfd-pio-othercpu", K_PIO, P_EVENTFD, C_WORKER,
+	  F_PIN | F_WORKER_OTHER, 1,
+	  "PIO ioeventfd, worker pinned to another CPU than the vCPU thread's" },
 	{ "qemu-pio-2vcpu", K_PIO, P_EXIT, C_WORKER, 0, 2,
 	  "2 vCPUs, port writes exit to userspace" },
 	{ "ioeventfd-pio-2vcpu", K_PIO, P_EVENTFD, C_WORKER, 0, 2,
 	  "2 vCPUs, PIO ioeventfds, one worker" },
-	/* Xen last: once on, the VM's hypercalls are Xen's. */
 	{ "qemu-hc-xen", K_XEN, P_EXIT, C_WORKER, 0, 1,
 	  "Xen EVTCHNOP_send, unbound port: exits to userspace, VMM rings by ioctl" },
 	{ "ioeventfd-hc-xen", K_XEN, P_EVENTFD, C_WORKER, 0, 1,
@@ -131,12 +149,14 @@ struct result {
 	int reps;
 	double ops_s, us_op;
 	uint64_t written, delivered, user_exits;
+	uint64_t wakeups, worker_runs;	/* the bells' counters, summed */
 };
 
 static struct result results[NROWS];
 static unsigned int iters = 10000, reps = 3;
 static int dfd = -1;
 static struct bench_vm vm;
+static int cpu_a = -1, cpu_b = -1;	/* the first two CPUs we may use */
 
 static void die(const char *fmt, ...)
 {
@@ -167,7 +187,7 @@ struct rep {
 	bool has_bell[BENCH_MAX_VCPUS];
 	uint64_t arg[BENCH_MAX_VCPUS];
 	uint64_t user_exits;
-	uint64_t read_count[BENCH_MAX_VCPUS];
+	uint64_t wakeups, worker_runs;
 	char why[160];
 	bool failed;
 };
@@ -197,6 +217,18 @@ static void *vcpu_thread(void *arg)
 	struct kvm_run *run = vm.vcpu[j->i].run;
 	int fd = vm.vcpu[j->i].fd;
 
+	if (d->flags & F_PIN) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(cpu_a, &set);
+		if (sched_setaffinity(0, sizeof(set), &set)) {
+			snprintf(j->why, sizeof(j->why), "pinning the vCPU thread: %s",
+				 strerror(errno));
+			j->err = -1;
+			return NULL;
+		}
+	}
 	for (;;) {
 		bool ours = false;
 
@@ -364,8 +396,7 @@ static int get_stats(uint32_t id, struct doorbell_stats *st)
 }
 
 /* Wait until the bell has counted @want rings and has none pending. */
-static int wait_delivered(const struct rep *rp, int i, uint64_t want,
-			  uint64_t *got)
+static int wait_delivered(struct rep *rp, int i, uint64_t want, uint64_t *got)
 {
 	double deadline = now() + 30;
 	struct doorbell_stats st;
@@ -374,12 +405,13 @@ static int wait_delivered(const struct rep *rp, int i, uint64_t want,
 		if (get_stats(rp->bell[i], &st))
 			return -1;
 		*got = rp->def->path == P_EXIT ? st.rings_ioctl : st.rings_eventfd;
-		if (*got >= want && !st.pending)
-			return 0;
-		if (now() > deadline)
-			return 0;	/* the caller compares the counts */
+		if ((*got >= want && !st.pending) || now() > deadline)
+			break;	/* the caller compares the counts */
 		sched_yield();
 	}
+	rp->wakeups += st.wakeups;
+	rp->worker_runs += st.worker_runs;
+	return 0;
 }
 
 static enum guest_loop loop_of(enum kind k)
@@ -560,45 +592,119 @@ static void read_poll_default(void)
 
 static void run_reps(struct result *r);
 
+/* The worker's thread id: "doorbell-<n>", the newest. */
+static pid_t find_worker(void)
+{
+	static const char *const dirs[] = { "/proc/self/task", "/proc" };
+	unsigned long best = 0;
+	pid_t tid = -1;
+	unsigned int k;
+
+	/* A vhost_task is a thread of ours; else a kthread. */
+	for (k = 0; k < 2 && tid < 0; k++) {
+		DIR *dir = opendir(dirs[k]);
+		struct dirent *e;
+
+		while (dir && (e = readdir(dir))) {
+			char path[300], comm[32], *end;
+			unsigned long n;
+			FILE *f;
+
+			if (e->d_name[0] < '0' || e->d_name[0] > '9')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/comm", dirs[k], e->d_name);
+			f = fopen(path, "r");
+			if (!f)
+				continue;
+			if (!fgets(comm, sizeof(comm), f))
+				comm[0] = '\0';
+			fclose(f);
+			if (strncmp(comm, "doorbell-", 9) || comm[9] < '0' || comm[9] > '9')
+				continue;
+			n = strtoul(comm + 9, &end, 10);
+			if (*end != '\n' && *end)
+				continue;
+			if (tid < 0 || n > best) {
+				best = n;
+				tid = atoi(e->d_name);
+			}
+		}
+		if (dir)
+			closedir(dir);
+	}
+	return tid;
+}
+
+static int pin_worker(const struct rowdef *d, char *why, size_t len)
+{
+	int cpu = d->flags & F_WORKER_SAME ? cpu_a : cpu_b;
+	cpu_set_t set;
+	pid_t tid;
+
+	if (cpu < 0) {
+		snprintf(why, len, "n/a: needs 2 CPUs");
+		return -1;
+	}
+	tid = find_worker();
+	if (tid < 0) {
+		snprintf(why, len, "n/a: no doorbell-<n> worker thread found");
+		return -1;
+	}
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(tid, sizeof(set), &set)) {
+		snprintf(why, len, "n/a: pinning the worker (tid %d): %s", tid,
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* A VM and a /dev/doorbell file (a worker) for the row, then its runs. */
 static void run_row(struct result *r)
 {
 	const struct rowdef *d = r->def;
-	char val[32];
+	char val[32], why[128];
 
 	r->run = true;
-	if (d->nvcpus > vm.nvcpus) {
-		snprintf(r->why, sizeof(r->why), "n/a: needs %d vCPUs", d->nvcpus);
-		return;
+	if (bench_vm_create(&vm, d->nvcpus, d->kind == K_HV, why, sizeof(why))) {
+		snprintf(r->why, sizeof(r->why), "VM: %s", why);
+		goto out;
 	}
 	if (d->kind == K_HV && !vm.hyperv) {
 		snprintf(r->why, sizeof(r->why),
-			 "n/a: KVM offers no Hyper-V CPUID (KVM_GET_SUPPORTED_HV_CPUID)");
-		return;
+			 "n/a: KVM offers no Hyper-V CPUID/SynIC (KVM_GET_SUPPORTED_HV_CPUID)");
+		goto out;
 	}
-	if (d->kind != K_XEN && vm.xen) {
-		snprintf(r->why, sizeof(r->why), "n/a: ran after Xen was enabled");
-		return;
+	if (d->kind == K_XEN && bench_vm_enable_xen(&vm, why, sizeof(why))) {
+		snprintf(r->why, sizeof(r->why), "n/a: %s", why);
+		goto out;
 	}
-	if (d->kind == K_XEN && !vm.xen) {
-		char why[128];
-
-		if (bench_vm_enable_xen(&vm, why, sizeof(why))) {
-			snprintf(r->why, sizeof(r->why), "n/a: %s", why);
-			return;
-		}
+	dfd = open(DEV, O_RDWR | O_CLOEXEC);
+	if (dfd < 0) {
+		snprintf(r->why, sizeof(r->why), "%s: %s", DEV, strerror(errno));
+		goto out;
 	}
+	if ((d->flags & (F_WORKER_SAME | F_WORKER_OTHER)) &&
+	    pin_worker(d, r->why, sizeof(r->why)))
+		goto out;
 	if (!(d->flags & F_POLL)) {
 		run_reps(r);
-		return;
+		goto out;
 	}
 	snprintf(val, sizeof(val), "%u", bench_poll_us);
 	if (!poll_default[0] || write_param(POLL_PARAM, val)) {
 		snprintf(r->why, sizeof(r->why), "n/a: cannot set %s", POLL_PARAM);
-		return;
+		goto out;
 	}
 	run_reps(r);
 	if (write_param(POLL_PARAM, poll_default))
 		die("cannot restore %s to %s", POLL_PARAM, poll_default);
+out:
+	if (dfd >= 0)
+		close(dfd);
+	dfd = -1;
+	bench_vm_destroy(&vm);
 }
 
 static void run_reps(struct result *r)
@@ -615,6 +721,8 @@ static void run_reps(struct result *r)
 		r->written += w;
 		r->delivered += dl;
 		r->user_exits += rp.user_exits;
+		r->wakeups += rp.wakeups;
+		r->worker_runs += rp.worker_runs;
 		if (t < 0) {
 			snprintf(r->why, sizeof(r->why), "%s", rp.why);
 			r->ok = false;
@@ -634,38 +742,79 @@ static void run_reps(struct result *r)
 
 /* ---------------------------------------------------------------- output */
 
-static char kernel[256], cpu_model[256], accel[128];
+static char kernel[256], cpu_model[256], accel[160], hv_sig[13];
 
+static void cpuid(uint32_t leaf, uint32_t r[4])
+{
+	asm volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+		     : "a"(leaf), "c"(0));
+}
+
+/*
+ * What runs the machine the bench runs on.  The bench's own guest always
+ * runs on KVM; when CPUID says there is a hypervisor under this kernel
+ * (leaf 1 ECX bit 31), its signature at leaf 0x40000000 names it
+ * ("TCGTCGTCGTCG" is QEMU's TCG).  DOORBELL_ACCEL, set by tests/vm/run,
+ * stands in when the signature names nothing we know.
+ */
 static void machine(void)
 {
-	const char *outer = getenv("DOORBELL_OUTER_ACCEL");
+	static const struct {
+		const char *sig, *name;
+	} sigs[] = {
+		{ "TCGTCGTCGTCG", "tcg" }, { "KVMKVMKVM", "kvm" },
+		{ "Microsoft Hv", "hyperv" }, { "VMwareVMware", "vmware" },
+		{ "XenVMMXenVMM", "xen" }, { "VBoxVBoxVBox", "virtualbox" },
+	};
+	const char *env = getenv("DOORBELL_ACCEL"), *outer = NULL;
 	struct utsname u;
 	char line[512];
-	bool hv = false;
+	uint32_t r[4];
+	unsigned int i;
 	FILE *f;
 
 	if (!uname(&u))
 		snprintf(kernel, sizeof(kernel), "%.200s", u.release);
 	f = fopen("/proc/cpuinfo", "r");
 	while (f && fgets(line, sizeof(line), f)) {
-		if (!cpu_model[0] && !strncmp(line, "model name", 10)) {
+		if (!strncmp(line, "model name", 10)) {
 			char *c = strchr(line, ':');
 
 			snprintf(cpu_model, sizeof(cpu_model), "%.200s", c ? c + 2 : line);
 			cpu_model[strcspn(cpu_model, "\n")] = '\0';
+			break;
 		}
-		if (!strncmp(line, "flags", 5) && strstr(line, " hypervisor"))
-			hv = true;
 	}
 	if (f)
 		fclose(f);
-	/* The bench's own VM always runs on KVM; say what KVM runs on. */
-	if (outer && *outer)
-		snprintf(accel, sizeof(accel), "kvm, nested in a %.16s VM", outer);
-	else if (hv)
-		snprintf(accel, sizeof(accel), "kvm, nested in a VM");
+	if (!env || !*env)
+		env = getenv("DOORBELL_OUTER_ACCEL");
+	cpuid(1, r);
+	if (!(r[2] & (1U << 31))) {
+		snprintf(accel, sizeof(accel), "kvm (no hypervisor below)");
+		return;
+	}
+	cpuid(0x40000000, r);
+	memcpy(hv_sig, &r[1], 4);
+	memcpy(hv_sig + 4, &r[2], 4);
+	memcpy(hv_sig + 8, &r[3], 4);
+	for (i = 0; i < 12; i++)
+		if (hv_sig[i] && (hv_sig[i] < 0x20 || hv_sig[i] > 0x7e))
+			hv_sig[i] = '?';
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (!strcmp(hv_sig, sigs[i].sig))
+			outer = sigs[i].name;
+	if (outer && env && *env && strcmp(outer, env))
+		snprintf(accel, sizeof(accel),
+			 "kvm, nested under %s (CPUID; DOORBELL_ACCEL says %.16s)",
+			 outer, env);
+	else if (outer)
+		snprintf(accel, sizeof(accel), "kvm, nested under %s", outer);
+	else if (env && *env)
+		snprintf(accel, sizeof(accel), "kvm, nested under %.16s", env);
 	else
-		snprintf(accel, sizeof(accel), "kvm");
+		snprintf(accel, sizeof(accel),
+			 "kvm, nested under an unknown hypervisor (\"%s\")", hv_sig);
 }
 
 static const struct result *find(const char *name)
@@ -710,6 +859,12 @@ static const struct {
 	  "limit-pio", "ioeventfd-pio-poll", 0, 1.05 },
 	{ "limit_over_poll_mmio", "busy-poll worker: limit-mmio / ioeventfd-mmio-poll (goal <= 1.05)",
 	  "limit-mmio", "ioeventfd-mmio-poll", 0, 1.05 },
+	{ "limit_over_samecpu_pio",
+	  "worker on the vCPU's CPU: limit-pio-pinned / ioeventfd-pio-samecpu",
+	  "limit-pio-pinned", "ioeventfd-pio-samecpu", 0, 1.05 },
+	{ "limit_over_othercpu_pio",
+	  "worker on another CPU: limit-pio-pinned / ioeventfd-pio-othercpu",
+	  "limit-pio-pinned", "ioeventfd-pio-othercpu", 0, 1.05 },
 	{ "qemu_hc_over_ioeventfd_hc", "qemu-hc / ioeventfd-hc (hypercall: exit to userspace vs kernel)",
 	  "ioeventfd-hc", "qemu-hc", 0, 0 },
 	{ "user_over_worker_pio", "ioeventfd-pio / ioeventfd-pio-user (kernel vs userspace reader)",
@@ -730,25 +885,31 @@ static void print_table(void)
 	printf("kernel %s, CPU %s, accelerator: %s\n", kernel, cpu_model, accel);
 	printf("doorbell_core poll_us: %s (the -poll rows: %u)\n\n",
 	       poll_default[0] ? poll_default : "?", bench_poll_us);
-	printf("%-25s %11s %9s %8s %9s %9s  %s\n", "row", "ops/s", "us/op",
-	       "ratio", "written", "delivered", "status");
+	printf("%-25s %9s %8s %6s %9s %9s %9s  %s\n", "row", "ops/s", "us/op",
+	       "ratio", "written", "delivered", "runs/ring", "status");
 	for (i = 0; i < NROWS; i++) {
 		const struct result *r = &results[i];
 
 		if (!r->run)
 			continue;
+		char runs[16] = "-";
+
 		if (!r->ok && !r->reps) {
-			printf("%-25s %11s %9s %8s %9" PRIu64 " %9" PRIu64 "  %s\n",
+			printf("%-25s %9s %8s %6s %9" PRIu64 " %9" PRIu64 " %9s  %s\n",
 			       r->def->name, "-", "-", "-", r->written,
-			       r->delivered, r->why[0] ? r->why : "failed");
+			       r->delivered, "-", r->why[0] ? r->why : "failed");
 			continue;
 		}
-		printf("%-25s %11.0f %9.2f %8.2f %9" PRIu64 " %9" PRIu64 "  %s\n",
+		if (r->def->consumer == C_WORKER && r->delivered)
+			snprintf(runs, sizeof(runs), "%.3f",
+				 (double)r->worker_runs / r->delivered);
+		printf("%-25s %9.0f %8.2f %6.2f %9" PRIu64 " %9" PRIu64 " %9s  %s\n",
 		       r->def->name, r->ops_s, r->us_op,
 		       base ? r->ops_s / base->ops_s : 0, r->written, r->delivered,
-		       r->ok ? "ok" : r->why);
+		       runs, r->ok ? "ok" : r->why);
 	}
-	printf("\nratio = ops/s over qemu-mmio's; us/op is per vCPU\n");
+	printf("\nratio = ops/s over qemu-mmio's; us/op is per vCPU; runs/ring = worker\n"
+	       "runs per ring delivered (1.000: every ring woke the worker)\n");
 	for (i = 0; i < NRATIOS; i++) {
 		double v = ratio(ratios[i].num, ratios[i].den);
 
@@ -780,6 +941,8 @@ static void print_json(FILE *f)
 	json_str(f, cpu_model);
 	fprintf(f, ",\"accel\":");
 	json_str(f, accel);
+	fprintf(f, ",\"hypervisor_signature\":");
+	json_str(f, hv_sig);
 	fprintf(f, ",\"iterations\":%u,\"reps\":%u,\"poll_us\":", iters, reps);
 	json_str(f, poll_default);
 	fprintf(f, ",\"poll_rows_poll_us\":%u,\"rows\":[", bench_poll_us);
@@ -796,8 +959,10 @@ static void print_json(FILE *f)
 			r->def->nvcpus, status);
 		json_str(f, r->why);
 		fprintf(f, ",\"written\":%" PRIu64 ",\"delivered\":%" PRIu64
-			",\"exits_to_userspace\":%" PRIu64,
-			r->written, r->delivered, r->user_exits);
+			",\"exits_to_userspace\":%" PRIu64 ",\"wakeups\":%" PRIu64
+			",\"worker_runs\":%" PRIu64,
+			r->written, r->delivered, r->user_exits, r->wakeups,
+			r->worker_runs);
 		if (r->reps)
 			fprintf(f, ",\"ops_per_s\":%.1f,\"us_per_op\":%.4f,\"ratio_qemu_mmio\":%.4f",
 				r->ops_s, r->us_op, base ? r->ops_s / base->ops_s : 0);
@@ -903,9 +1068,9 @@ int main(int argc, char **argv)
 	};
 	const char *filter = NULL, *svg = NULL;
 	bool json = false, failed = false, progress;
+	cpu_set_t cpus;
 	unsigned int i;
-	char why[160];
-	int c, nv = 1;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "n:R:r:P:lh", opts, NULL)) != -1) {
 		switch (c) {
@@ -925,15 +1090,25 @@ int main(int argc, char **argv)
 	machine();
 	read_poll_default();
 	progress = isatty(STDERR_FILENO) && !json;
-	dfd = open(DEV, O_RDWR | O_CLOEXEC);
-	if (dfd < 0)
+	/* Fail early and plainly when the devices are not there. */
+	c = open(DEV, O_RDWR | O_CLOEXEC);
+	if (c < 0)
 		die("%s: %s (load doorbell.ko)", DEV, strerror(errno));
-	for (i = 0; i < NROWS; i++)
-		if (selected(filter, rowdefs[i].name) && rowdefs[i].nvcpus > nv)
-			nv = rowdefs[i].nvcpus;
-	/* One VM for every row: creating VMs is not what is measured. */
-	if (bench_vm_create(&vm, nv, why, sizeof(why)))
-		die("%s", why);
+	close(c);
+	c = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (c < 0)
+		die("/dev/kvm: %s", strerror(errno));
+	close(c);
+	if (!sched_getaffinity(0, sizeof(cpus), &cpus)) {
+		for (c = 0; c < CPU_SETSIZE && cpu_b < 0; c++) {
+			if (!CPU_ISSET(c, &cpus))
+				continue;
+			if (cpu_a < 0)
+				cpu_a = c;
+			else
+				cpu_b = c;
+		}
+	}
 	for (i = 0; i < NROWS; i++) {
 		results[i].def = &rowdefs[i];
 		if (!selected(filter, rowdefs[i].name))
@@ -948,8 +1123,6 @@ int main(int argc, char **argv)
 	}
 	if (progress)
 		fprintf(stderr, "\r%-60s\r", "");
-	bench_vm_destroy(&vm);
-	close(dfd);
 	if (json)
 		print_json(stdout);
 	else

@@ -136,13 +136,16 @@ static int long_mode(int fd)
 }
 
 /*
- * Hyper-V: the host's supported CPUID with KVM's leaves at 0x40000000
- * replaced by the Hyper-V ones, and a guest OS id, so that HvSignalEvent
- * hypercalls reach KVM's Hyper-V code.  Returns false if KVM has none.
+ * The vCPU's CPUID: what KVM supports (long mode among it: KVM refuses
+ * EFER.LME for a vCPU whose CPUID lacks it).  With @hyperv, KVM's leaves at
+ * 0x40000000 are replaced by the Hyper-V ones, and a guest OS id and an
+ * active SynIC are set, so that HvSignalEvent hypercalls reach KVM's
+ * Hyper-V code; vm->hyperv is cleared if KVM has no Hyper-V.  Returns -1
+ * if the CPUID could not be set.
  */
-static bool setup_hyperv(struct bench_vm *vm, int fd)
+static int setup_cpuid(struct bench_vm *vm, int fd, bool hyperv)
 {
-	struct kvm_cpuid2 *base, *hv, *all;
+	struct kvm_cpuid2 *base, *hv = NULL, *all;
 	struct {
 		struct kvm_msrs hdr;
 		struct kvm_msr_entry e;
@@ -150,47 +153,53 @@ static bool setup_hyperv(struct bench_vm *vm, int fd)
 		   .e.data = 0x8100000000000000ULL };
 	struct kvm_enable_cap synic = { .cap = KVM_CAP_HYPERV_SYNIC };
 	const int max = 256;
-	bool ok = false;
 	unsigned int i;
-	int n = 0;
+	int n = 0, ret = -1;
 
 	base = calloc(1, sizeof(*base) + max * sizeof(base->entries[0]));
-	hv = calloc(1, sizeof(*hv) + max * sizeof(hv->entries[0]));
 	all = calloc(1, sizeof(*all) + 2 * max * sizeof(all->entries[0]));
-	if (!base || !hv || !all)
+	if (!base || !all)
 		goto out;
 	base->nent = max;
-	hv->nent = max;
 	if (ioctl(vm->kvm, KVM_GET_SUPPORTED_CPUID, base))
 		goto out;
-	if (ioctl(fd, KVM_GET_SUPPORTED_HV_CPUID, hv))
-		goto out;
+	if (hyperv) {
+		hv = calloc(1, sizeof(*hv) + max * sizeof(hv->entries[0]));
+		if (hv)
+			hv->nent = max;
+		if (!hv || ioctl(fd, KVM_GET_SUPPORTED_HV_CPUID, hv))
+			hyperv = false;
+	}
 	for (i = 0; i < base->nent; i++) {
-		if (base->entries[i].function >= HV_CPUID_FIRST &&
+		if (hyperv && base->entries[i].function >= HV_CPUID_FIRST &&
 		    base->entries[i].function <= HV_CPUID_LAST)
 			continue;
 		all->entries[n++] = base->entries[i];
 	}
-	for (i = 0; i < hv->nent; i++)
+	for (i = 0; hyperv && i < hv->nent; i++)
 		all->entries[n++] = hv->entries[i];
 	all->nent = n;
 	if (ioctl(fd, KVM_SET_CPUID2, all))
 		goto out;
-	if (ioctl(fd, KVM_SET_MSRS, &msrs) != 1)
-		goto out;
+	ret = 0;
 	/*
 	 * An active SynIC lets an HvSignalEvent on a connection with no
 	 * eventfd exit to userspace (KVM_EXIT_HYPERV) instead of failing.
 	 */
-	ok = !ioctl(fd, KVM_ENABLE_CAP, &synic);
+	if (hyperv && (ioctl(fd, KVM_SET_MSRS, &msrs) != 1 ||
+		       ioctl(fd, KVM_ENABLE_CAP, &synic)))
+		hyperv = false;
+	if (!hyperv)
+		vm->hyperv = false;
 out:
 	free(base);
 	free(hv);
 	free(all);
-	return ok;
+	return ret;
 }
 
-int bench_vm_create(struct bench_vm *vm, int nvcpus, char *why, size_t len)
+int bench_vm_create(struct bench_vm *vm, int nvcpus, bool hyperv, char *why,
+		    size_t len)
 {
 	struct kvm_mp_state runnable = { .mp_state = KVM_MP_STATE_RUNNABLE };
 	struct kvm_userspace_memory_region region = { 0 };
@@ -236,7 +245,7 @@ int bench_vm_create(struct bench_vm *vm, int nvcpus, char *why, size_t len)
 		snprintf(why, len, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
 		return -1;
 	}
-	vm->hyperv = true;
+	vm->hyperv = hyperv;
 	for (i = 0; i < nvcpus && i < BENCH_MAX_VCPUS; i++) {
 		struct bench_vcpu *v = &vm->vcpu[i];
 		void *run;
@@ -254,8 +263,10 @@ int bench_vm_create(struct bench_vm *vm, int nvcpus, char *why, size_t len)
 			return -1;
 		}
 		v->run = run;
-		if (!setup_hyperv(vm, v->fd))
-			vm->hyperv = false;
+		if (setup_cpuid(vm, v->fd, hyperv)) {
+			snprintf(why, len, "KVM_SET_CPUID2: %s", strerror(errno));
+			return -1;
+		}
 		if (long_mode(v->fd)) {
 			snprintf(why, len, "long mode sregs: %s", strerror(errno));
 			return -1;

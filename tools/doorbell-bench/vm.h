@@ -45,8 +45,13 @@ struct bench_vm {
 	struct bench_vcpu vcpu[BENCH_MAX_VCPUS];
 };
 
-/* Returns 0, or -1 with @why filled in. */
-int bench_vm_create(struct bench_vm *vm, int nvcpus, char *why, size_t len);
+/*
+ * Create a VM with @nvcpus vCPUs in long mode; with @hyperv, give them the
+ * Hyper-V CPUID leaves, a guest OS id and an active SynIC (vm->hyperv says
+ * whether KVM took them).  Returns 0, or -1 with @why filled in.
+ */
+int bench_vm_create(struct bench_vm *vm, int nvcpus, bool hyperv, char *why,
+		    size_t len);
 void bench_vm_destroy(struct bench_vm *vm);
 
 /* Set vCPU @i up to run @loop @n times; @arg is the port, MMIO address,
@@ -55,8 +60,8 @@ void bench_vm_destroy(struct bench_vm *vm);
 int bench_vcpu_prepare(struct bench_vm *vm, int i, enum guest_loop loop,
 		       uint64_t arg, uint32_t val, uint32_t n);
 
-/* Turn on Xen hypercall interception (EVTCHNOP_send to eventfds).  After
- * this the VM's hypercalls are Xen's: run Hyper-V rows before.
+/* Turn on Xen hypercall interception (EVTCHNOP_send to eventfds): from
+ * then on the VM's hypercalls are Xen's.
  */
 int bench_vm_enable_xen(struct bench_vm *vm, char *why, size_t len);
 
