@@ -150,13 +150,16 @@ struct result {
 	double ops_s, us_op;
 	uint64_t written, delivered, user_exits;
 	uint64_t wakeups, worker_runs;	/* the bells' counters, summed */
+	uint64_t busy_ns, worker_ns;	/* CPU time, summed over the runs */
+	uint64_t vcpu_ns;
 };
 
 static struct result results[NROWS];
-static unsigned int iters = 10000, reps = 3;
+static unsigned int iters = 10000, reps = 5;
 static int dfd = -1;
 static struct bench_vm vm;
 static int cpu_a = -1, cpu_b = -1;	/* the first two CPUs we may use */
+static pid_t worker_tid = -1;		/* the row's worker thread */
 
 static void die(const char *fmt, ...)
 {
@@ -188,6 +191,7 @@ struct rep {
 	uint64_t arg[BENCH_MAX_VCPUS];
 	uint64_t user_exits;
 	uint64_t wakeups, worker_runs;
+	uint64_t busy_ns, worker_ns, vcpu_ns;
 	char why[160];
 	bool failed;
 };
@@ -198,7 +202,16 @@ struct vcpu_job {
 	int err;
 	char why[160];
 	uint64_t exits;
+	uint64_t cpu_ns;	/* the vCPU thread's CPU time */
 };
+
+static uint64_t thread_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
 
 static int ring_ioctl(uint32_t id)
 {
@@ -209,10 +222,22 @@ static int ring_ioctl(uint32_t id)
 	return ioctl(dfd, DOORBELL_RING, &r);
 }
 
-/* The vCPU loop: runs the guest to its HLT, doing the VMM's part. */
+static void *vcpu_loop(struct vcpu_job *j);
+
+/* The vCPU thread: the loop below, and its CPU time. */
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu_job *j = arg;
+	uint64_t t0 = thread_ns();
+
+	vcpu_loop(j);
+	j->cpu_ns = thread_ns() - t0;
+	return NULL;
+}
+
+/* The vCPU loop: runs the guest until it is done, doing the VMM's part. */
+static void *vcpu_loop(struct vcpu_job *j)
+{
 	const struct rowdef *d = j->rep->def;
 	struct kvm_run *run = vm.vcpu[j->i].run;
 	int fd = vm.vcpu[j->i].fd;
@@ -414,6 +439,48 @@ static int wait_delivered(struct rep *rp, int i, uint64_t want, uint64_t *got)
 	return 0;
 }
 
+/*
+ * CPU time of the whole machine: the sum over CPUs of the time they ran
+ * tasks (rq_cpu_time, the 7th number of each cpuN line of /proc/schedstat),
+ * in ns; 0 if unknown.
+ */
+static uint64_t busy_ns(void)
+{
+	FILE *f = fopen("/proc/schedstat", "r");
+	unsigned long long v[7];
+	uint64_t sum = 0;
+	char line[512];
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "cpu", 3) || line[3] < '0' || line[3] > '9')
+			continue;
+		if (sscanf(line, "%*s %llu %llu %llu %llu %llu %llu %llu", &v[0],
+			   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]) == 7)
+			sum += v[6];
+	}
+	if (f)
+		fclose(f);
+	return sum;
+}
+
+/* CPU time of thread @tid in ns (/proc/<tid>/schedstat); 0 if unknown. */
+static uint64_t task_ns(pid_t tid)
+{
+	unsigned long long ns = 0;
+	char path[64];
+	FILE *f;
+
+	if (tid < 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", tid);
+	f = fopen(path, "r");
+	if (f && fscanf(f, "%llu", &ns) != 1)
+		ns = 0;
+	if (f)
+		fclose(f);
+	return ns;
+}
+
 static enum guest_loop loop_of(enum kind k)
 {
 	return k == K_PIO ? LOOP_PIO : k == K_MMIO ? LOOP_MMIO :
@@ -430,6 +497,7 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 	struct vcpu_job jobs[BENCH_MAX_VCPUS] = { 0 };
 	struct reader readers[BENCH_MAX_VCPUS] = { 0 };
 	pthread_t vt[BENCH_MAX_VCPUS], rt[BENCH_MAX_VCPUS];
+	uint64_t busy0, worker0;
 	double t0, t1 = -1;
 	int i, n = d->nvcpus;
 
@@ -480,6 +548,8 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 			goto out;
 		}
 	}
+	busy0 = busy_ns();
+	worker0 = task_ns(worker_tid);
 	t0 = now();
 	for (i = 0; i < n; i++) {
 		if (d->consumer == C_USER) {
@@ -496,6 +566,7 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 	for (i = 0; i < n; i++) {
 		pthread_join(vt[i], NULL);
 		rp->user_exits += jobs[i].exits;
+		rp->vcpu_ns += jobs[i].cpu_ns;
 		if (jobs[i].err) {
 			snprintf(rp->why, sizeof(rp->why), "vCPU %d: %s", i, jobs[i].why);
 			rp->failed = true;
@@ -536,6 +607,8 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 		*delivered += got;
 	}
 	t1 = now() - t0;
+	rp->busy_ns = busy_ns() - busy0;
+	rp->worker_ns = task_ns(worker_tid) - worker0;
 out:
 	for (i = 0; i < n; i++) {
 		if (rp->efd[i] < 0)
@@ -590,7 +663,7 @@ static void read_poll_default(void)
 		fclose(f);
 }
 
-static void run_reps(struct result *r);
+static void run_one(struct result *r);
 
 /* The worker's thread id: "doorbell-<n>", the newest. */
 static pid_t find_worker(void)
@@ -645,7 +718,7 @@ static int pin_worker(const struct rowdef *d, char *why, size_t len)
 		snprintf(why, len, "n/a: needs 2 CPUs");
 		return -1;
 	}
-	tid = find_worker();
+	tid = worker_tid;
 	if (tid < 0) {
 		snprintf(why, len, "n/a: no doorbell-<n> worker thread found");
 		return -1;
@@ -660,13 +733,12 @@ static int pin_worker(const struct rowdef *d, char *why, size_t len)
 	return 0;
 }
 
-/* A VM and a /dev/doorbell file (a worker) for the row, then its runs. */
+/* One run of a row, in a VM and a /dev/doorbell file (a worker) of its own. */
 static void run_row(struct result *r)
 {
 	const struct rowdef *d = r->def;
 	char val[32], why[128];
 
-	r->run = true;
 	if (bench_vm_create(&vm, d->nvcpus, d->kind == K_HV, why, sizeof(why))) {
 		snprintf(r->why, sizeof(r->why), "VM: %s", why);
 		goto out;
@@ -685,11 +757,12 @@ static void run_row(struct result *r)
 		snprintf(r->why, sizeof(r->why), "%s: %s", DEV, strerror(errno));
 		goto out;
 	}
+	worker_tid = find_worker();
 	if ((d->flags & (F_WORKER_SAME | F_WORKER_OTHER)) &&
 	    pin_worker(d, r->why, sizeof(r->why)))
 		goto out;
 	if (!(d->flags & F_POLL)) {
-		run_reps(r);
+		run_one(r);
 		goto out;
 	}
 	snprintf(val, sizeof(val), "%u", bench_poll_us);
@@ -697,47 +770,52 @@ static void run_row(struct result *r)
 		snprintf(r->why, sizeof(r->why), "n/a: cannot set %s", POLL_PARAM);
 		goto out;
 	}
-	run_reps(r);
+	run_one(r);
 	if (write_param(POLL_PARAM, poll_default))
 		die("cannot restore %s to %s", POLL_PARAM, poll_default);
 out:
 	if (dfd >= 0)
 		close(dfd);
 	dfd = -1;
+	worker_tid = -1;
 	bench_vm_destroy(&vm);
 }
 
-static void run_reps(struct result *r)
+/* One run of a row; a failure ends the row's runs. */
+static void run_one(struct result *r)
 {
-	const struct rowdef *d = r->def;
-	unsigned int k;
+	struct rep rp = { .def = r->def };
+	uint64_t w, dl;
+	double t = run_rep(&rp, &w, &dl);
 
-	r->ok = true;
-	for (k = 0; k < reps; k++) {
-		struct rep rp = { .def = d };
-		uint64_t w, dl;
-		double t = run_rep(&rp, &w, &dl);
-
-		r->written += w;
-		r->delivered += dl;
-		r->user_exits += rp.user_exits;
-		r->wakeups += rp.wakeups;
-		r->worker_runs += rp.worker_runs;
-		if (t < 0) {
-			snprintf(r->why, sizeof(r->why), "%s", rp.why);
-			r->ok = false;
-			return;
-		}
-		if (w != dl) {
-			snprintf(r->why, sizeof(r->why),
-				 "written %" PRIu64 " != delivered %" PRIu64, w, dl);
-			r->ok = false;
-		}
-		r->ops[r->reps++] = w / t;
+	r->written += w;
+	r->delivered += dl;
+	r->user_exits += rp.user_exits;
+	r->wakeups += rp.wakeups;
+	r->worker_runs += rp.worker_runs;
+	r->busy_ns += rp.busy_ns;
+	r->worker_ns += rp.worker_ns;
+	r->vcpu_ns += rp.vcpu_ns;
+	if (t < 0) {
+		snprintf(r->why, sizeof(r->why), "%s", rp.why);
+		r->ok = false;
+		return;
 	}
+	if (w != dl) {
+		snprintf(r->why, sizeof(r->why),
+			 "written %" PRIu64 " != delivered %" PRIu64, w, dl);
+		r->ok = false;
+	}
+	r->ops[r->reps++] = w / t;
+}
+
+static void row_median(struct result *r)
+{
+	if (!r->reps)
+		return;
 	qsort(r->ops, r->reps, sizeof(double), cmp_dbl);
 	r->ops_s = r->ops[r->reps / 2];
-	r->us_op = 1e6 / r->ops_s * d->nvcpus;
+	r->us_op = 1e6 / r->ops_s * r->def->nvcpus;
 }
 
 /* ---------------------------------------------------------------- output */
@@ -885,31 +963,44 @@ static void print_table(void)
 	printf("kernel %s, CPU %s, accelerator: %s\n", kernel, cpu_model, accel);
 	printf("doorbell_core poll_us: %s (the -poll rows: %u)\n\n",
 	       poll_default[0] ? poll_default : "?", bench_poll_us);
-	printf("%-25s %9s %8s %6s %9s %9s %9s  %s\n", "row", "ops/s", "us/op",
-	       "ratio", "written", "delivered", "runs/ring", "status");
+	printf("%-25s %7s %7s %5s %7s %9s %9s %8s %9s %8s  %s\n", "row",
+	       "ops/s", "us/op", "ratio", "written", "delivered", "runs/ring",
+	       "cpu/ring", "vcpu/ring", "wkr/ring", "status");
 	for (i = 0; i < NROWS; i++) {
 		const struct result *r = &results[i];
 
 		if (!r->run)
 			continue;
-		char runs[16] = "-";
+		char runs[16] = "-", cpu[16] = "-", vcpu[16] = "-", wkr[16] = "-";
 
 		if (!r->ok && !r->reps) {
-			printf("%-25s %9s %8s %6s %9" PRIu64 " %9" PRIu64 " %9s  %s\n",
+			printf("%-25s %7s %7s %5s %7" PRIu64 " %9" PRIu64 " %9s %8s %9s %8s  %s\n",
 			       r->def->name, "-", "-", "-", r->written,
-			       r->delivered, "-", r->why[0] ? r->why : "failed");
+			       r->delivered, "-", "-", "-", "-",
+			       r->why[0] ? r->why : "failed");
 			continue;
 		}
-		if (r->def->consumer == C_WORKER && r->delivered)
+		if (r->def->consumer == C_WORKER && r->delivered) {
 			snprintf(runs, sizeof(runs), "%.3f",
 				 (double)r->worker_runs / r->delivered);
-		printf("%-25s %9.0f %8.2f %6.2f %9" PRIu64 " %9" PRIu64 " %9s  %s\n",
+			if (r->worker_ns)
+				snprintf(wkr, sizeof(wkr), "%.2f",
+					 r->worker_ns / 1e3 / r->delivered);
+		}
+		if (r->busy_ns && r->delivered)
+			snprintf(cpu, sizeof(cpu), "%.2f", r->busy_ns / 1e3 / r->delivered);
+		if (r->delivered)
+			snprintf(vcpu, sizeof(vcpu), "%.2f", r->vcpu_ns / 1e3 / r->delivered);
+		printf("%-25s %7.0f %7.2f %5.2f %7" PRIu64 " %9" PRIu64 " %9s %8s %9s %8s  %s\n",
 		       r->def->name, r->ops_s, r->us_op,
 		       base ? r->ops_s / base->ops_s : 0, r->written, r->delivered,
-		       runs, r->ok ? "ok" : r->why);
+		       runs, cpu, vcpu, wkr, r->ok ? "ok" : r->why);
 	}
 	printf("\nratio = ops/s over qemu-mmio's; us/op is per vCPU; runs/ring = worker\n"
-	       "runs per ring delivered (1.000: every ring woke the worker)\n");
+	       "runs per ring delivered (1.000: every ring woke the worker); cpu/ring =\n"
+	       "CPU time of the whole machine per ring in us (all CPUs, from\n"
+	       "/proc/schedstat), vcpu/ring and wkr/ring = the vCPU threads' and the\n"
+	       "worker thread's shares of it\n");
 	for (i = 0; i < NRATIOS; i++) {
 		double v = ratio(ratios[i].num, ratios[i].den);
 
@@ -960,9 +1051,10 @@ static void print_json(FILE *f)
 		json_str(f, r->why);
 		fprintf(f, ",\"written\":%" PRIu64 ",\"delivered\":%" PRIu64
 			",\"exits_to_userspace\":%" PRIu64 ",\"wakeups\":%" PRIu64
-			",\"worker_runs\":%" PRIu64,
+			",\"worker_runs\":%" PRIu64 ",\"cpu_ns\":%" PRIu64
+			",\"vcpu_cpu_ns\":%" PRIu64 ",\"worker_cpu_ns\":%" PRIu64,
 			r->written, r->delivered, r->user_exits, r->wakeups,
-			r->worker_runs);
+			r->worker_runs, r->busy_ns, r->vcpu_ns, r->worker_ns);
 		if (r->reps)
 			fprintf(f, ",\"ops_per_s\":%.1f,\"us_per_op\":%.4f,\"ratio_qemu_mmio\":%.4f",
 				r->ops_s, r->us_op, base ? r->ops_s / base->ops_s : 0);
@@ -1058,6 +1150,26 @@ static bool selected(const char *filter, const char *name)
 	return false;
 }
 
+/* Does a name in @filter match no row?  Says which. */
+static bool unknown_rows(const char *filter)
+{
+	char buf[512], *tok, *save;
+	bool bad = false;
+	unsigned int i;
+
+	snprintf(buf, sizeof(buf), "%s", filter);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i < NROWS; i++)
+			if (selected(tok, rowdefs[i].name))
+				break;
+		if (i == NROWS) {
+			fprintf(stderr, "doorbell-bench: no row %s (-l lists them)\n", tok);
+			bad = true;
+		}
+	}
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1068,9 +1180,9 @@ int main(int argc, char **argv)
 	};
 	const char *filter = NULL, *svg = NULL;
 	bool json = false, failed = false, progress;
+	int c, kvm, holder;
+	unsigned int i, k;
 	cpu_set_t cpus;
-	unsigned int i;
-	int c;
 
 	while ((c = getopt_long(argc, argv, "n:R:r:P:lh", opts, NULL)) != -1) {
 		switch (c) {
@@ -1087,6 +1199,8 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc || !iters || iters > 100000000 || !reps || reps > MAX_REPS)
 		usage(2);
+	if (filter && unknown_rows(filter))
+		usage(2);
 	machine();
 	read_poll_default();
 	progress = isatty(STDERR_FILENO) && !json;
@@ -1095,10 +1209,20 @@ int main(int argc, char **argv)
 	if (c < 0)
 		die("%s: %s (load doorbell.ko)", DEV, strerror(errno));
 	close(c);
-	c = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (c < 0)
+	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0)
 		die("/dev/kvm: %s", strerror(errno));
-	close(c);
+	/*
+	 * An idle VM held for the whole run: KVM flips static keys (the
+	 * scheduler's preempt notifiers) when the first VM is created and the
+	 * last destroyed, patching kernel text on every CPU.  Holding one keeps
+	 * that out of the rows' VMs coming and going, and out of what is
+	 * measured.  (Nested under TCG, such patching while other CPUs were
+	 * scheduling once ended in an int3 Oops in __schedule.)
+	 */
+	holder = ioctl(kvm, KVM_CREATE_VM, 0);
+	if (holder < 0)
+		die("KVM_CREATE_VM: %s", strerror(errno));
 	if (!sched_getaffinity(0, sizeof(cpus), &cpus)) {
 		for (c = 0; c < CPU_SETSIZE && cpu_b < 0; c++) {
 			if (!CPU_ISSET(c, &cpus))
@@ -1111,18 +1235,34 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < NROWS; i++) {
 		results[i].def = &rowdefs[i];
-		if (!selected(filter, rowdefs[i].name))
-			continue;
-		run_row(&results[i]);
+		results[i].run = results[i].ok = selected(filter, rowdefs[i].name);
+	}
+	/*
+	 * Round k runs every row once: a burst of load elsewhere on the
+	 * machine then spreads over the rows instead of hitting all the runs
+	 * of one, and the medians' ratios stay put.
+	 */
+	for (k = 0; k < reps; k++) {
+		for (i = 0; i < NROWS; i++) {
+			if (!results[i].ok)
+				continue;
+			if (progress) {
+				fprintf(stderr, "\r%u/%u %-50s", k + 1, reps,
+					rowdefs[i].name);
+				fflush(stderr);
+			}
+			run_row(&results[i]);
+		}
+	}
+	for (i = 0; i < NROWS; i++) {
+		row_median(&results[i]);
 		if (results[i].run && !results[i].ok && strncmp(results[i].why, "n/a", 3))
 			failed = true;
-		if (progress) {
-			fprintf(stderr, "\r%-60s", rowdefs[i].name);
-			fflush(stderr);
-		}
 	}
 	if (progress)
 		fprintf(stderr, "\r%-60s\r", "");
+	close(holder);
+	close(kvm);
 	if (json)
 		print_json(stdout);
 	else
