@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.join(TOP, "kernel-patch")
@@ -131,9 +132,26 @@ def kbuild_blocks():
         if not m:
             die("drivers/Kbuild: a block without obj-$(CONFIG_...)")
         mods[m.group(1)] = b
-    header = replace_once(header, " -I$(src)/../include/uapi", "",
-                          "Kbuild: uapi include path")
+    # Out of tree, the UAPI header is found through -I; in tree through the
+    # kernel's own include/uapi.  Sources include core headers by their
+    # path relative to themselves, so -I$(src)/core has no use in tree.
+    header = replace_once(header,
+                          "\nccflags-y += -I$(src)/../include/uapi -I$(src)/core", "",
+                          "Kbuild: out-of-tree include paths")
     return header, mods
+
+
+def kbuild_sources(block):
+    """The .c files (relative to drivers/) a module's Kbuild block names."""
+    objs = []
+    for m in re.finditer(r"^[\w/-]+-(?:y|objs)\s*[:+]?=\s*(.*)$", block, re.M):
+        objs += m.group(1).split()
+    if not objs:
+        die("drivers/Kbuild: no objects in block\n" + block)
+    for o in objs:
+        if not o.endswith(".o"):
+            die("drivers/Kbuild: '%s' is not an object" % o)
+    return [o[:-2] + ".c" for o in objs]
 
 
 def makefile(options):
@@ -155,6 +173,10 @@ def kconfig_blocks():
         name = b.split("\n", 1)[0]
         configs[name] = "config " + b
     core = "menuconfig DOORBELL\n" + core
+    if "DOORBELL_HARNESS" in configs:
+        configs["DOORBELL_HARNESS"] = replace_once(
+            configs["DOORBELL_HARNESS"], "  Used by tools/doorbell-bench.", "",
+            "Kconfig: the harness help names a tool that is not in tree")
     core = replace_once(core, "\tdepends on EVENTFD && MMU\n",
                         "\tdepends on EVENTFD && MMU\n\tselect VHOST_TASK\n",
                         "Kconfig: select VHOST_TASK")
@@ -167,6 +189,8 @@ def kconfig(options):
            "# doorbell: in-kernel virtio backends woken by KVM ioeventfd.\n\n"
            + core.rstrip("\n") + "\n\nif DOORBELL\n")
     for o in options:
+        if o not in configs:
+            die("Kconfig declares no %s" % o)
         out += "\n" + configs[o].rstrip("\n") + "\n"
     return out + "\nendif\n"
 
@@ -214,20 +238,216 @@ def maintainers(text, files):
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- numbers
+
+def numbers():
+    """kernel-patch/numbers as {section: [lines]}, its '#' lines dropped."""
+    path = os.path.join(HERE, "numbers")
+    secs, cur = {}, None
+    if not os.path.exists(path):
+        return secs
+    with open(path) as f:
+        for line in f.read().split("\n"):
+            m = re.match(r"^\[([\w-]+)\]$", line)
+            if m:
+                cur = secs.setdefault(m.group(1), [])
+            elif cur is not None and not line.startswith("#"):
+                cur.append(line.rstrip())
+    for k in secs:
+        while secs[k] and not secs[k][-1]:
+            secs[k].pop()
+        while secs[k] and not secs[k][0]:
+            secs[k].pop(0)
+    return secs
+
+
+# What each message quotes from doorbell-bench's table: rows, and ratio
+# lines by the start of their label.
+BENCH_QUOTES = {
+    "cover": (["qemu-mmio", "ioeventfd-mmio", "qemu-pio", "ioeventfd-pio",
+               "qemu-hc", "ioeventfd-hc", "limit-pio", "ioeventfd-pio-wake"],
+              ["qemu-mmio / ioeventfd-mmio", "qemu-mmio / ioeventfd-pio",
+               "qemu-mmio / ioeventfd-hc", "worker overhead: limit-pio",
+               "wake overhead: limit-pio"]),
+    "core": (["limit-pio", "ioeventfd-pio-wake", "ioeventfd-pio",
+              "ioeventfd-pio-poll"],
+             ["worker overhead: limit-pio", "wake overhead: limit-pio",
+              "busy-poll worker: limit-pio"]),
+    "harness": (["qemu-mmio", "ioeventfd-mmio", "qemu-pio", "ioeventfd-pio",
+                 "qemu-hc", "ioeventfd-hc"],
+                ["qemu-mmio / ioeventfd-mmio", "qemu-mmio / ioeventfd-pio",
+                 "qemu-mmio / ioeventfd-hc"]),
+}
+
+
+def bench_quote(name):
+    """The paragraph of measured numbers for @name, or ''."""
+    lines = numbers().get("bench")
+    if not lines or name not in BENCH_QUOTES:
+        return ""
+    want_rows, want_ratios = BENCH_QUOTES[name]
+    m = re.match(r"doorbell-bench: (.*)$", lines[0])
+    k = re.match(r"kernel (\S+), CPU (.*), accelerator: (.*)$", lines[1]) \
+        if len(lines) > 1 else None
+    if not m or not k:
+        die("numbers: [bench] does not start with doorbell-bench's header")
+    rows, ratios = {}, []
+    for line in lines:
+        f = line.split()
+        # row  ops/s  us/op  ratio  written  delivered  status
+        if len(f) == 7 and f[0] in want_rows and f[6] == "ok":
+            rows[f[0]] = f
+        r = re.match(r"^\s+(.*\S)\s{2,}(\d+\.\d+)$", line)
+        if r and any(r.group(1).startswith(w) for w in want_ratios):
+            ratios.append("  %s: %s" % (r.group(1), r.group(2)))
+    if not rows and not ratios:
+        return ""
+    via = " through the /dev/doorbell of the next patch" if name == "core" else ""
+    text = ("Measured%s with doorbell-bench (a guest that rings as fast as it "
+            "can; %s) on %s, CPU %s, %s; times under TCG are not hardware "
+            "times, the ratios are from one run; ratio is ops/s over "
+            "qemu-mmio's (an MMIO exit to userspace, then DOORBELL_RING):"
+            % (via, m.group(1), k.group(1), k.group(2), k.group(3)))
+    out = textwrap.wrap(text, 72, break_on_hyphens=False) + [""]
+    if rows:
+        out.append("  %-20s %8s %8s %6s" % ("row", "ops/s", "us/op", "ratio"))
+        quoted = [rows[r] for r in want_rows if r in rows]
+        out += ["  %-20s %8s %8s %6s" % tuple(f[:4]) for f in quoted]
+        out.append("")
+        if all(f[4] == f[5] for f in quoted):
+            out += textwrap.wrap(
+                "Each of these rows delivered exactly the rings its guest "
+                "wrote (%s)." % ", ".join(sorted({f[4] for f in quoted}, key=int)),
+                72, break_on_hyphens=False) + [""]
+    out += ratios
+    for line in out:
+        if len(line) > 75:
+            die("numbers: quoted line over 75 columns: " + line)
+    return "\n".join(out).rstrip("\n")
+
+
+def section_quote(name):
+    """A [name] section of kernel-patch/numbers, quoted whole, or ''."""
+    lines = numbers().get(name)
+    if not lines:
+        return ""
+    for line in lines:
+        if len(line) > 73:
+            die("numbers: [%s] line over 73 columns: %s" % (name, line))
+    return "Measured:\n\n" + "\n".join("  " + x if x else "" for x in lines)
+
+
 # ---------------------------------------------------------------- the series
 
+DEVICE_ORDER = ["DOORBELL_HARNESS", "DOORBELL_BLK", "DOORBELL_NET"]
+DEVICE_MAIN = {"DOORBELL_HARNESS": "harness.c", "DOORBELL_BLK": "blk.c",
+               "DOORBELL_NET": "net.c"}
+
+
 def devices():
-    """(option, name, source files, subject, message file) that exist."""
-    devs = [("DOORBELL_HARNESS", "harness", ["drivers/harness.c"]),
-            ("DOORBELL_BLK", "blk", ["drivers/blk.c"]),
-            ("DOORBELL_NET", "net", ["drivers/net.c"])]
-    return [d for d in devs if all(os.path.exists(os.path.join(TOP, f))
-                                   for f in d[2])]
+    """(option, name, files relative to drivers/) of each device built today.
+
+    A device is there when drivers/Kbuild has its block; its files are the
+    sources the block names and the local headers they include.
+    """
+    _, mods = kbuild_blocks()
+    opts = [o for o in DEVICE_ORDER if o in mods]
+    opts += sorted(o for o in mods if o != "DOORBELL" and o not in DEVICE_ORDER)
+    for o, f in DEVICE_MAIN.items():
+        if o not in mods and os.path.exists(os.path.join(TOP, "drivers", f)):
+            print("gen.py: drivers/%s exists but drivers/Kbuild does not build "
+                  "it: no patch for it" % f, file=sys.stderr)
+    devs = []
+    for o in opts:
+        files = kbuild_sources(mods[o])
+        i = 0
+        while i < len(files):
+            path = os.path.join(TOP, "drivers", files[i])
+            if not os.path.exists(path):
+                die("drivers/Kbuild builds %s, which does not exist" % files[i])
+            for h in re.findall(r'^#include "([^"]+)"', read("drivers/" + files[i]), re.M):
+                h = os.path.normpath(os.path.join(os.path.dirname(files[i]), h))
+                if not h.startswith("core/") and h not in files:
+                    files.append(h)
+            i += 1
+        devs.append((o, o[len("DOORBELL_"):].lower(), files))
+    return devs
 
 
-def message(name):
-    with open(os.path.join(HERE, "messages", name + ".txt")) as f:
-        return f.read()
+def uapi_headers(files):
+    """include/uapi/linux/ headers of ours that @files include."""
+    hs = set()
+    for f in files:
+        for h in re.findall(r"^#include <linux/([\w-]+\.h)>", read("drivers/" + f), re.M):
+            if os.path.exists(os.path.join(TOP, "include/uapi/linux", h)):
+                hs.add("include/uapi/linux/" + h)
+    return sorted(hs)
+
+
+def ioctl_number(text):
+    """ioctl-number.rst with the line of doorbell.h's magic, in its place."""
+    h = read("include/uapi/linux/doorbell.h")
+    m = re.search(r"^#define DOORBELL_IOCTL_MAGIC\s+(0x[0-9A-F]{2})$", h, re.M)
+    nrs = [int(n, 16) for n in
+           re.findall(r"_IO\w*\(DOORBELL_IOCTL_MAGIC, (0x[0-9a-fA-F]+)", h)]
+    if not m or not nrs:
+        die("doorbell.h: no DOORBELL_IOCTL_MAGIC or no ioctls")
+    magic = int(m.group(1), 16)
+    lines = text.split("\n")
+    table = [i for i, x in enumerate(lines) if re.match(r"^0x[0-9A-F]{2}  ", x)]
+    if len(table) < 50:
+        die("ioctl-number.rst: the table was not found")
+    if any(int(lines[i][2:4], 16) == magic for i in table):
+        die("ioctl-number.rst: 0x%02X is taken" % magic)
+    after = max(i for i in table if int(lines[i][2:4], 16) < magic)
+    col = re.match(r"^(0x\S+\s+\S+\s+\S+\s+)", lines[after]).end()
+    entry = "0x%02X  %02X-%02X  uapi/linux/doorbell.h" % (magic, min(nrs), max(nrs))
+    entry = entry.ljust(col) + "/dev/doorbell (drivers/doorbell/harness.c)"
+    lines.insert(after + 1, entry)
+    return "\n".join(lines)
+
+
+def kconfig_help(option):
+    """The help text of @option in Kconfig, without the module paragraph."""
+    text = read("Kconfig")
+    m = re.search(r"^(?:menu)?config %s\n(.*?)(?=\n\S|\Z)" % option, text, re.M | re.S)
+    h = re.search(r"\thelp\n(.*)", m.group(1), re.S) if m else None
+    if not h:
+        die("Kconfig: no help for %s" % option)
+    paras = [re.sub(r"\s+", " ", p).strip() for p in h.group(1).split("\n\n")]
+    return [p for p in paras if p and not p.startswith("To compile this")]
+
+
+def message(name, option=None, files=()):
+    """The commit message of @name: messages/NAME.txt, or composed."""
+    path = os.path.join(HERE, "messages", name + ".txt")
+    if os.path.exists(path):
+        with open(path) as f:
+            text = f.read().rstrip("\n")
+    elif option:
+        # A device without a written message yet: its Kconfig help and the
+        # header comment of its main file say what it is.
+        prompt = re.search(r"^config %s\n\ttristate \"(?:[^\":]*: )?([^\"]*)\"$"
+                           % option, read("Kconfig"), re.M)
+        if not prompt:
+            die("Kconfig: no tristate prompt for %s" % option)
+        subj = "doorbell: add " + prompt.group(1)
+        paras = kconfig_help(option)
+        c = re.match(r"(?://[^\n]*\n)?/\*\n(.*?)\*/", read("drivers/" + files[0]), re.S)
+        if c:
+            body = re.sub(r"^ \* ?", "", c.group(1), flags=re.M)
+            paras += [p.strip() for p in body.split("\n\n") if p.strip()]
+        text = subj + "\n\n" + "\n\n".join(
+            textwrap.fill(p, 72) if "\n" not in p else p for p in paras)
+    else:
+        die("no kernel-patch/messages/%s.txt" % name)
+    extra = [q for q in (bench_quote(name), section_quote(name)) if q]
+    if "@measured@" in text:
+        text = replace_once(text, "@measured@", "\n\n".join(extra), "@measured@")
+        text = re.sub(r"\n{3,}", "\n\n", text).rstrip("\n")
+    elif extra:
+        text += "\n\n" + "\n\n".join(extra)
+    return text
 
 
 def write(tree, path, text):
@@ -248,10 +468,10 @@ def git(tree, *args, env=None):
                           stdout=subprocess.PIPE, text=True).stdout
 
 
-def commit(tree, msgname):
+def commit(tree, msg):
     git(tree, "add", "-A")
     with tempfile.NamedTemporaryFile("w", delete=False) as f:
-        f.write(message(msgname).rstrip("\n") + "\n\nSigned-off-by: " + AUTHOR + "\n")
+        f.write(msg.rstrip("\n") + "\n\nSigned-off-by: " + AUTHOR + "\n")
     git(tree, "commit", "-q", "-F", f.name)
     os.unlink(f.name)
 
@@ -310,7 +530,7 @@ def main():
                     "/* define_trace.h finds this file through -I$(src)/core. */\n",
                     "trace.h: include path comment")
             write(tree, "drivers/doorbell/core/" + f, text)
-        commit(tree, "core")
+        commit(tree, message("core"))
 
         # 2..: the harness (with the UAPI header) and each device.
         options = ["DOORBELL"]
@@ -319,21 +539,19 @@ def main():
             write(tree, "drivers/doorbell/Kconfig", kconfig(options[1:]))
             write(tree, "drivers/doorbell/Makefile", makefile(options))
             for f in files:
-                write(tree, "drivers/doorbell/" + os.path.basename(f), read(f))
+                write(tree, "drivers/doorbell/" + f, read("drivers/" + f))
+            for h in uapi_headers(files):
+                if not os.path.exists(os.path.join(tree, h)):
+                    mfiles.append(h)
+                    write(tree, h, read(h))
+            write(tree, "MAINTAINERS", maintainers(pristine_maint, mfiles))
             if name == "harness":
-                mfiles.append("include/uapi/linux/doorbell.h")
-                write(tree, "MAINTAINERS", maintainers(pristine_maint, mfiles))
-                write(tree, "include/uapi/linux/doorbell.h",
-                      read("include/uapi/linux/doorbell.h"))
+                if "include/uapi/linux/doorbell.h" not in mfiles:
+                    die("harness.c does not include <linux/doorbell.h>")
                 with open(os.path.join(tree, touched[3])) as f:
                     t = f.read()
-                line = ("0xB9  00-03  uapi/linux/doorbell.h"
-                        + " " * 34 + "/dev/doorbell (drivers/doorbell/harness.c)\n")
-                t = replace_once(t, "0xB8  01-02  uapi/misc/mrvl_cn10k_dpi.h                                Marvell CN10K DPI driver\n",
-                                 "0xB8  01-02  uapi/misc/mrvl_cn10k_dpi.h                                Marvell CN10K DPI driver\n"
-                                 + line, "ioctl-number.rst: after 0xB8")
-                write(tree, touched[3], t)
-            commit(tree, name)
+                write(tree, touched[3], ioctl_number(t))
+            commit(tree, message(name, opt, files))
 
         # Last: the documentation.
         mfiles.append("Documentation/virt/doorbell.rst")
@@ -344,7 +562,7 @@ def main():
         t = replace_once(t, "   hyperv/index\n", "   hyperv/index\n   doorbell\n",
                          "virt/index.rst: toctree")
         write(tree, touched[2], t)
-        commit(tree, "docs")
+        commit(tree, message("docs"))
 
         if os.path.isdir(out):
             for f in os.listdir(out):
