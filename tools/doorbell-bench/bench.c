@@ -741,26 +741,26 @@ static void run_row(struct result *r)
 
 	if (bench_vm_create(&vm, d->nvcpus, d->kind == K_HV, why, sizeof(why))) {
 		snprintf(r->why, sizeof(r->why), "VM: %s", why);
-		goto out;
+		goto fail;
 	}
 	if (d->kind == K_HV && !vm.hyperv) {
 		snprintf(r->why, sizeof(r->why),
 			 "n/a: KVM offers no Hyper-V CPUID/SynIC (KVM_GET_SUPPORTED_HV_CPUID)");
-		goto out;
+		goto fail;
 	}
 	if (d->kind == K_XEN && bench_vm_enable_xen(&vm, why, sizeof(why))) {
 		snprintf(r->why, sizeof(r->why), "n/a: %s", why);
-		goto out;
+		goto fail;
 	}
 	dfd = open(DEV, O_RDWR | O_CLOEXEC);
 	if (dfd < 0) {
 		snprintf(r->why, sizeof(r->why), "%s: %s", DEV, strerror(errno));
-		goto out;
+		goto fail;
 	}
 	worker_tid = find_worker();
 	if ((d->flags & (F_WORKER_SAME | F_WORKER_OTHER)) &&
 	    pin_worker(d, r->why, sizeof(r->why)))
-		goto out;
+		goto fail;
 	if (!(d->flags & F_POLL)) {
 		run_one(r);
 		goto out;
@@ -768,11 +768,15 @@ static void run_row(struct result *r)
 	snprintf(val, sizeof(val), "%u", bench_poll_us);
 	if (!poll_default[0] || write_param(POLL_PARAM, val)) {
 		snprintf(r->why, sizeof(r->why), "n/a: cannot set %s", POLL_PARAM);
-		goto out;
+		goto fail;
 	}
 	run_one(r);
 	if (write_param(POLL_PARAM, poll_default))
 		die("cannot restore %s to %s", POLL_PARAM, poll_default);
+	goto out;
+fail:
+	/* n/a, or the row failed before running: no more runs. */
+	r->ok = false;
 out:
 	if (dfd >= 0)
 		close(dfd);
