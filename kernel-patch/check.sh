@@ -13,7 +13,8 @@
 #    6.12 kernel, survive olddefconfig;
 #  - drivers/doorbell/ builds with W=1 and no warning, modpost resolving
 #    against Debian's Module.symvers;
-#  - scripts/kernel-doc -Wall finds nothing in the new C files and
+#  - scripts/kernel-doc -Wall finds nothing in the new C files, docutils
+#    nothing in the .rst files the series touches (rstcheck.py) and
 #    scripts/checkpatch.pl --strict (with the tree) nothing in any patch.
 # The unpacked tree with modules_prepare done is cached in
 # $DOORBELL_CACHE/kpatch-tree/KEY/, KEY a hash of the package version, the
@@ -147,6 +148,8 @@ if scripts/kernel-doc -Wall -none $(cat "$tmp/cfiles") 2>&1 | grep .; then
 	say "kernel-doc -Wall complains"
 	exit 1
 fi
+rst=$(sed -n 's|^+++ b/\(Documentation/.*\.rst\)$|\1|p' "$SERIES"/0*.patch | sort -u)
+python3 "$TOP/kernel-patch/rstcheck.py" $rst || { say "reStructuredText errors"; exit 1; }
 bad=0
 for p in "$SERIES"/0*.patch; do
 	case "$p" in *0000-cover-letter.patch) continue ;; esac
@@ -156,7 +159,7 @@ for p in "$SERIES"/0*.patch; do
 	fi
 done
 [ $bad = 0 ] || { say "checkpatch --strict complains"; exit 1; }
-say "kernel-doc -Wall and checkpatch --strict: clean ($(lap))"
+say "kernel-doc -Wall, docutils on $(echo $rst), checkpatch --strict: clean ($(lap))"
 
 cd "$dir"
 rm -rf "$work"

@@ -23,7 +23,7 @@ SUDO=
 
 HOST_PKGS="qemu-system-x86 qemu-utils busybox-static kmod cpio xz-utils zstd gcc make
 	bc bison flex libelf-dev libssl-dev dwarves sparse python3 perl e2fsprogs iproute2 dkms
-	patch git rsync"
+	patch git rsync python3-docutils"
 
 missing=()
 for p in $HOST_PKGS; do
