@@ -151,7 +151,7 @@ struct result {
 	uint64_t written, delivered, user_exits;
 	uint64_t wakeups, worker_runs;	/* the bells' counters, summed */
 	uint64_t busy_ns, worker_ns;	/* CPU time, summed over the runs */
-	uint64_t vcpu_ns;
+	uint64_t vcpu_ns, worker_slices;
 };
 
 static struct result results[NROWS];
@@ -191,7 +191,7 @@ struct rep {
 	uint64_t arg[BENCH_MAX_VCPUS];
 	uint64_t user_exits;
 	uint64_t wakeups, worker_runs;
-	uint64_t busy_ns, worker_ns, vcpu_ns;
+	uint64_t busy_ns, worker_ns, vcpu_ns, worker_slices;
 	char why[160];
 	bool failed;
 };
@@ -463,22 +463,30 @@ static uint64_t busy_ns(void)
 	return sum;
 }
 
-/* CPU time of thread @tid in ns (/proc/<tid>/schedstat); 0 if unknown. */
-static uint64_t task_ns(pid_t tid)
+/*
+ * Thread @tid's CPU time in ns and the times it got a CPU (its timeslices:
+ * for a worker that sleeps when idle, its wakeups), from
+ * /proc/<tid>/schedstat; zeros if unknown.
+ */
+static void task_sched(pid_t tid, uint64_t *ns, uint64_t *slices)
 {
-	unsigned long long ns = 0;
+	unsigned long long v[3] = { 0, 0, 0 };
 	char path[64];
 	FILE *f;
 
+	*ns = 0;
+	*slices = 0;
 	if (tid < 0)
-		return 0;
+		return;
 	snprintf(path, sizeof(path), "/proc/%d/schedstat", tid);
 	f = fopen(path, "r");
-	if (f && fscanf(f, "%llu", &ns) != 1)
-		ns = 0;
-	if (f)
-		fclose(f);
-	return ns;
+	if (!f)
+		return;
+	if (fscanf(f, "%llu %llu %llu", &v[0], &v[1], &v[2]) == 3) {
+		*ns = v[0];
+		*slices = v[2];
+	}
+	fclose(f);
 }
 
 static enum guest_loop loop_of(enum kind k)
@@ -497,7 +505,7 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 	struct vcpu_job jobs[BENCH_MAX_VCPUS] = { 0 };
 	struct reader readers[BENCH_MAX_VCPUS] = { 0 };
 	pthread_t vt[BENCH_MAX_VCPUS], rt[BENCH_MAX_VCPUS];
-	uint64_t busy0, worker0;
+	uint64_t busy0, worker0, slices0;
 	double t0, t1 = -1;
 	int i, n = d->nvcpus;
 
@@ -549,7 +557,7 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 		}
 	}
 	busy0 = busy_ns();
-	worker0 = task_ns(worker_tid);
+	task_sched(worker_tid, &worker0, &slices0);
 	t0 = now();
 	for (i = 0; i < n; i++) {
 		if (d->consumer == C_USER) {
@@ -608,7 +616,9 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 	}
 	t1 = now() - t0;
 	rp->busy_ns = busy_ns() - busy0;
-	rp->worker_ns = task_ns(worker_tid) - worker0;
+	task_sched(worker_tid, &rp->worker_ns, &rp->worker_slices);
+	rp->worker_ns -= worker0;
+	rp->worker_slices -= slices0;
 out:
 	for (i = 0; i < n; i++) {
 		if (rp->efd[i] < 0)
@@ -800,6 +810,7 @@ static void run_one(struct result *r)
 	r->busy_ns += rp.busy_ns;
 	r->worker_ns += rp.worker_ns;
 	r->vcpu_ns += rp.vcpu_ns;
+	r->worker_slices += rp.worker_slices;
 	if (t < 0) {
 		snprintf(r->why, sizeof(r->why), "%s", rp.why);
 		r->ok = false;
@@ -967,44 +978,48 @@ static void print_table(void)
 	printf("kernel %s, CPU %s, accelerator: %s\n", kernel, cpu_model, accel);
 	printf("doorbell_core poll_us: %s (the -poll rows: %u)\n\n",
 	       poll_default[0] ? poll_default : "?", bench_poll_us);
-	printf("%-25s %7s %7s %5s %7s %9s %9s %8s %9s %8s  %s\n", "row",
+	printf("%-25s %7s %7s %5s %7s %9s %9s %8s %8s %9s %8s  %s\n", "row",
 	       "ops/s", "us/op", "ratio", "written", "delivered", "runs/ring",
-	       "cpu/ring", "vcpu/ring", "wkr/ring", "status");
+	       "sw/ring", "cpu/ring", "vcpu/ring", "wkr/ring", "status");
 	for (i = 0; i < NROWS; i++) {
 		const struct result *r = &results[i];
 
 		if (!r->run)
 			continue;
-		char runs[16] = "-", cpu[16] = "-", vcpu[16] = "-", wkr[16] = "-";
+		char runs[16] = "-", sw[16] = "-", cpu[16] = "-", vcpu[16] = "-";
+		char wkr[16] = "-";
 
 		if (!r->ok && !r->reps) {
-			printf("%-25s %7s %7s %5s %7" PRIu64 " %9" PRIu64 " %9s %8s %9s %8s  %s\n",
+			printf("%-25s %7s %7s %5s %7" PRIu64 " %9" PRIu64 " %9s %8s %8s %9s %8s  %s\n",
 			       r->def->name, "-", "-", "-", r->written,
-			       r->delivered, "-", "-", "-", "-",
+			       r->delivered, "-", "-", "-", "-", "-",
 			       r->why[0] ? r->why : "failed");
 			continue;
 		}
 		if (r->def->consumer == C_WORKER && r->delivered) {
 			snprintf(runs, sizeof(runs), "%.3f",
 				 (double)r->worker_runs / r->delivered);
-			if (r->worker_ns)
+			if (r->worker_ns) {
 				snprintf(wkr, sizeof(wkr), "%.2f",
 					 r->worker_ns / 1e3 / r->delivered);
+				snprintf(sw, sizeof(sw), "%.3f",
+					 (double)r->worker_slices / r->delivered);
+			}
 		}
 		if (r->busy_ns && r->delivered)
 			snprintf(cpu, sizeof(cpu), "%.2f", r->busy_ns / 1e3 / r->delivered);
 		if (r->delivered)
 			snprintf(vcpu, sizeof(vcpu), "%.2f", r->vcpu_ns / 1e3 / r->delivered);
-		printf("%-25s %7.0f %7.2f %5.2f %7" PRIu64 " %9" PRIu64 " %9s %8s %9s %8s  %s\n",
+		printf("%-25s %7.0f %7.2f %5.2f %7" PRIu64 " %9" PRIu64 " %9s %8s %8s %9s %8s  %s\n",
 		       r->def->name, r->ops_s, r->us_op,
 		       base ? r->ops_s / base->ops_s : 0, r->written, r->delivered,
-		       runs, cpu, vcpu, wkr, r->ok ? "ok" : r->why);
+		       runs, sw, cpu, vcpu, wkr, r->ok ? "ok" : r->why);
 	}
-	printf("\nratio = ops/s over qemu-mmio's; us/op is per vCPU; runs/ring = worker\n"
-	       "runs per ring delivered (1.000: every ring woke the worker); cpu/ring =\n"
-	       "CPU time of the whole machine per ring in us (all CPUs, from\n"
-	       "/proc/schedstat), vcpu/ring and wkr/ring = the vCPU threads' and the\n"
-	       "worker thread's shares of it\n");
+	printf("\nratio = ops/s over qemu-mmio's; us/op is per vCPU; runs/ring = runs of\n"
+	       "the bell's work per ring; sw/ring = times the worker thread got a CPU\n"
+	       "per ring (1.000: every ring woke it); cpu/ring = CPU time of the whole\n"
+	       "machine per ring in us (all CPUs, /proc/schedstat, approximate),\n"
+	       "vcpu/ring and wkr/ring = the vCPU threads' and the worker's shares\n");
 	for (i = 0; i < NRATIOS; i++) {
 		double v = ratio(ratios[i].num, ratios[i].den);
 
@@ -1056,9 +1071,11 @@ static void print_json(FILE *f)
 		fprintf(f, ",\"written\":%" PRIu64 ",\"delivered\":%" PRIu64
 			",\"exits_to_userspace\":%" PRIu64 ",\"wakeups\":%" PRIu64
 			",\"worker_runs\":%" PRIu64 ",\"cpu_ns\":%" PRIu64
-			",\"vcpu_cpu_ns\":%" PRIu64 ",\"worker_cpu_ns\":%" PRIu64,
+			",\"vcpu_cpu_ns\":%" PRIu64 ",\"worker_cpu_ns\":%" PRIu64
+			",\"worker_timeslices\":%" PRIu64,
 			r->written, r->delivered, r->user_exits, r->wakeups,
-			r->worker_runs, r->busy_ns, r->vcpu_ns, r->worker_ns);
+			r->worker_runs, r->busy_ns, r->vcpu_ns, r->worker_ns,
+			r->worker_slices);
 		if (r->reps)
 			fprintf(f, ",\"ops_per_s\":%.1f,\"us_per_op\":%.4f,\"ratio_qemu_mmio\":%.4f",
 				r->ops_s, r->us_op, base ? r->ops_s / base->ops_s : 0);
