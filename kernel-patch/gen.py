@@ -7,8 +7,8 @@ usage: kernel-patch/gen.py PRISTINE_DIR OUT_DIR
 PRISTINE_DIR is an unpacked linux-source-6.12 holding at least the files the
 series touches (tests/linux-src.sh unpacks them).  The series places the
 code in drivers/doorbell/, the UAPI header in include/uapi/linux/ and a page
-in Documentation/virt/, one patch per logical piece; a device whose source
-file does not exist yet gets no patch.  Every translation from the
+in Documentation/virt/, one patch per logical piece; a device that
+drivers/Kbuild does not build yet gets no patch.  Every translation from the
 out-of-tree layout is a rule below that fails loudly when it stops matching.
 The output is reproducible: fixed author and dates.
 """
@@ -32,7 +32,12 @@ def die(msg):
 
 def read(path):
     with open(os.path.join(TOP, path)) as f:
-        return f.read()
+        text = f.read()
+    # Version tests belong in compat.h, which the series resolves for 6.12.
+    if (path.endswith((".c", ".h")) and not path.endswith("/compat.h")
+            and re.search(r"LINUX_VERSION|DOORBELL_KERNEL|DOORBELL_HAVE_", text)):
+        die("%s: a kernel version test outside compat.h" % path)
+    return text
 
 
 def replace_once(text, old, new, what):
@@ -63,7 +68,8 @@ def unifdef(text, path):
         m = re.match(r"#if\s+(.*?)\s*(/\*.*\*/)?$", s)
         if m and "DOORBELL" in m.group(1):
             if m.group(1) not in CONDITIONS:
-                die("%s: unknown condition '#if %s'" % (path, m.group(1)))
+                die("%s: unknown condition '#if %s': say in CONDITIONS (gen.py) "
+                    "whether it holds on 6.12" % (path, m.group(1)))
             stack.append([True, CONDITIONS[m.group(1)]])
             continue
         if s.startswith("#if"):
@@ -518,8 +524,13 @@ def main():
         write(tree, "MAINTAINERS", maintainers(pristine_maint, mfiles))
         write(tree, "drivers/doorbell/Kconfig", kconfig([]))
         write(tree, "drivers/doorbell/Makefile", makefile(["DOORBELL"]))
+        built = kbuild_sources(kbuild_blocks()[1]["DOORBELL"])
         for f in sorted(os.listdir(os.path.join(TOP, "drivers/core"))):
             if not f.endswith((".c", ".h")):
+                continue
+            if f.endswith(".c") and "core/" + f not in built:
+                print("gen.py: drivers/core/%s is not in doorbell_core-y: left out"
+                      % f, file=sys.stderr)
                 continue
             text = read("drivers/core/" + f)
             if f == "compat.h":
