@@ -1091,6 +1091,21 @@ static void print_json(FILE *f)
 	fprintf(f, "}}\n");
 }
 
+/* Text from the machine (CPU model, signature) as SVG character data. */
+static void xml_str(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '&')
+			fputs("&amp;", f);
+		else if (*s == '<')
+			fputs("&lt;", f);
+		else if (*s == '>')
+			fputs("&gt;", f);
+		else if ((unsigned char)*s >= 0x20)
+			fputc(*s, f);
+	}
+}
+
 /* Bars of ops/s per row, like the seed's chart. */
 static void print_svg(FILE *f)
 {
@@ -1112,8 +1127,13 @@ static void print_svg(FILE *f)
 		w, 70 + rows * (bar + gap) + 20);
 	fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
 	fprintf(f, "<text x=\"10\" y=\"20\" font-size=\"14\">doorbell-bench: rings per second (higher is better)</text>\n");
-	fprintf(f, "<text x=\"10\" y=\"38\">kernel %s, %s, %s</text>\n",
-		kernel, cpu_model, accel);
+	fprintf(f, "<text x=\"10\" y=\"38\">kernel ");
+	xml_str(f, kernel);
+	fputs(", ", f);
+	xml_str(f, cpu_model);
+	fputs(", ", f);
+	xml_str(f, accel);
+	fputs("</text>\n", f);
 	y = 55;
 	for (i = 0; i < NROWS; i++) {
 		const struct result *r = &results[i];
