@@ -602,7 +602,9 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 			got = readers[i].got;
 			break;
 		case C_NONE:
-			if (read(rp->efd[i], &got, sizeof(got)) != sizeof(got))
+			/* Nonblocking: a count of 0 must not hang the run. */
+			if (fcntl(rp->efd[i], F_SETFL, O_NONBLOCK) ||
+			    read(rp->efd[i], &got, sizeof(got)) != sizeof(got))
 				got = 0;
 			break;
 		default:
@@ -987,7 +989,7 @@ static void print_table(void)
 		if (!r->run)
 			continue;
 		char runs[16] = "-", sw[16] = "-", cpu[16] = "-", vcpu[16] = "-";
-		char wkr[16] = "-";
+		char wkr[16] = "-", rat[16] = "-";
 
 		if (!r->ok && !r->reps) {
 			printf("%-25s %7s %7s %5s %7" PRIu64 " %9" PRIu64 " %9s %8s %8s %9s %8s  %s\n",
@@ -1010,10 +1012,12 @@ static void print_table(void)
 			snprintf(cpu, sizeof(cpu), "%.2f", r->busy_ns / 1e3 / r->delivered);
 		if (r->delivered)
 			snprintf(vcpu, sizeof(vcpu), "%.2f", r->vcpu_ns / 1e3 / r->delivered);
-		printf("%-25s %7.0f %7.2f %5.2f %7" PRIu64 " %9" PRIu64 " %9s %8s %8s %9s %8s  %s\n",
-		       r->def->name, r->ops_s, r->us_op,
-		       base ? r->ops_s / base->ops_s : 0, r->written, r->delivered,
-		       runs, sw, cpu, vcpu, wkr, r->ok ? "ok" : r->why);
+		if (base)
+			snprintf(rat, sizeof(rat), "%.2f", r->ops_s / base->ops_s);
+		printf("%-25s %7.0f %7.2f %5s %7" PRIu64 " %9" PRIu64 " %9s %8s %8s %9s %8s  %s\n",
+		       r->def->name, r->ops_s, r->us_op, rat, r->written,
+		       r->delivered, runs, sw, cpu, vcpu, wkr,
+		       r->ok ? "ok" : r->why);
 	}
 	printf("\nratio = ops/s over qemu-mmio's; us/op is per vCPU; runs/ring = runs of\n"
 	       "the bell's work per ring; sw/ring = times the worker thread got a CPU\n"
@@ -1077,8 +1081,10 @@ static void print_json(FILE *f)
 			r->worker_runs, r->busy_ns, r->vcpu_ns, r->worker_ns,
 			r->worker_slices);
 		if (r->reps)
-			fprintf(f, ",\"ops_per_s\":%.1f,\"us_per_op\":%.4f,\"ratio_qemu_mmio\":%.4f",
-				r->ops_s, r->us_op, base ? r->ops_s / base->ops_s : 0);
+			fprintf(f, ",\"ops_per_s\":%.1f,\"us_per_op\":%.4f",
+				r->ops_s, r->us_op);
+		if (r->reps && base)
+			fprintf(f, ",\"ratio_qemu_mmio\":%.4f", r->ops_s / base->ops_s);
 		fputc('}', f);
 	}
 	fprintf(f, "],\"ratios\":{");
