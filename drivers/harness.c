@@ -304,9 +304,20 @@ static long harness_remove_bell(struct harness_file *hf, void __user *uarg)
 }
 
 /*
- * Dispatch on type and number only: the size encoded in @cmd is not the
- * argument's size, which is its first field.
+ * Dispatch on type, number and direction, not on the size encoded in @cmd:
+ * the argument's size is its first field, so that a later, larger version
+ * of a structure keeps its command working.
  */
+#define DOORBELL_NR_CMDS	4
+
+/* The direction of each command, by number. */
+static const unsigned int harness_cmd_dir[DOORBELL_NR_CMDS] = {
+	[_IOC_NR(DOORBELL_ADD_BELL)] = _IOC_DIR(DOORBELL_ADD_BELL),
+	[_IOC_NR(DOORBELL_RING)] = _IOC_DIR(DOORBELL_RING),
+	[_IOC_NR(DOORBELL_GET_STATS)] = _IOC_DIR(DOORBELL_GET_STATS),
+	[_IOC_NR(DOORBELL_REMOVE_BELL)] = _IOC_DIR(DOORBELL_REMOVE_BELL),
+};
+
 static long harness_ioctl(struct file *file, unsigned int cmd,
 			  unsigned long arg)
 {
@@ -314,6 +325,9 @@ static long harness_ioctl(struct file *file, unsigned int cmd,
 	void __user *uarg = (void __user *)arg;
 
 	if (_IOC_TYPE(cmd) != DOORBELL_IOCTL_MAGIC)
+		return -ENOTTY;
+	if (_IOC_NR(cmd) >= DOORBELL_NR_CMDS ||
+	    _IOC_DIR(cmd) != harness_cmd_dir[_IOC_NR(cmd)])
 		return -ENOTTY;
 
 	switch (_IOC_NR(cmd)) {

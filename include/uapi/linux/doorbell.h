@@ -24,7 +24,9 @@
  *  DOORBELL_RING:         -ENOENT no bell with that id; -EINVAL count == 0
  *  DOORBELL_GET_STATS:    -ENOENT no bell with that id
  *  DOORBELL_REMOVE_BELL:  -ENOENT no bell with that id
- *  unknown command:       -ENOTTY
+ *  unknown command:       -ENOTTY (also a known number with another
+ *                         direction; the size bits of a command are not
+ *                         checked: each argument's first field is its size)
  *  bad user pointer:      -EFAULT
  */
 #ifndef _UAPI_LINUX_DOORBELL_H
