@@ -62,7 +62,7 @@ checkpatch:
 
 # Regenerate the in-tree series from the sources (commit the result).
 kernel-patch:
-	python3 kernel-patch/gen.py "$$(tests/linux-src.sh)" kernel-patch/series
+	kernel-patch/gen.sh
 
 kernel-patch-check: setup
 	kernel-patch/check.sh

@@ -3,7 +3,7 @@
 #
 # usage: kernel-patch/check.sh [--drift | --no-drift]
 # --drift:    only this: the committed series (kernel-patch/series/) must
-#             be exactly what kernel-patch/gen.py makes of the sources.
+#             be exactly what kernel-patch/gen.sh makes of the sources.
 # --no-drift: only what follows, on the committed series.
 # Without an option, both.  After the drift check, on Debian's
 # linux-source-6.12 (tests/linux-src.sh):
@@ -37,11 +37,10 @@ esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 if [ "${1:-}" != --no-drift ]; then
-	SRC=$("$TOP/tests/linux-src.sh")
-	python3 "$TOP/kernel-patch/gen.py" "$SRC" "$tmp/series"
+	"$TOP/kernel-patch/gen.sh" "$tmp/series"
 	if ! diff -ru "$SERIES" "$tmp/series" >"$tmp/drift"; then
 		head -n 60 "$tmp/drift"
-		say "the committed series drifted from the sources: run 'make kernel-patch' and commit"
+		say "the committed series drifted from the sources: run 'make kernel-patch' (kernel-patch/gen.sh) and commit"
 		exit 1
 	fi
 	say "series up to date ($(ls "$SERIES" | wc -l) files)"
