@@ -41,10 +41,11 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "machine.h"
 
 #define MAX_FIELDS	3
 #define MAX_CPUS	256
@@ -775,30 +776,6 @@ static uint64_t pct(const struct series *s, int p)
 	return s->v[i < s->n ? i : s->n - 1];
 }
 
-static char kernel[256], cpu_model[256];
-
-static void machine(void)
-{
-	struct utsname u;
-	char line[256];
-	FILE *f;
-
-	if (uname(&u) == 0)
-		snprintf(kernel, sizeof(kernel), "%.200s", u.release);
-	f = fopen("/proc/cpuinfo", "r");
-	while (f && fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, "model name", 10)) {
-			char *c = strchr(line, ':');
-
-			snprintf(cpu_model, sizeof(cpu_model), "%.200s", c ? c + 2 : line);
-			cpu_model[strcspn(cpu_model, "\n")] = '\0';
-			break;
-		}
-	}
-	if (f)
-		fclose(f);
-}
-
 static long pick_timeline(bool want_call)
 {
 	size_t i, n = 0;
@@ -832,7 +809,8 @@ static void print_table(long tl, int cmd_rc)
 	long ev[16];
 	int i, n;
 
-	printf("doorbell-trace: kernel %s, CPU %s\n", kernel, cpu_model);
+	printf("doorbell-trace: kernel %s, CPU %s, accelerator: %s\n", kernel,
+	       cpu_model, accel);
 	printf("events: %zu recorded, %" PRIu64 " lost; kicks: %zu (%zu from a vCPU exit, %zu coalesced into a pending run, %zu complete)\n",
 	       nrecs, lost, nkicks, guest_kicks, coalesced, complete_kicks);
 	if (ordered_bad)
@@ -871,19 +849,7 @@ static void print_table(long tl, int cmd_rc)
 	}
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', f);
-		if ((unsigned char)*s >= 0x20)
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
-static void print_json(FILE *f, long tl, int cmd_rc, const char *accel)
+static void print_json(FILE *f, long tl, int cmd_rc)
 {
 	long ev[16];
 	int i, n;
@@ -1012,7 +978,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
-	const char *json = NULL, *svg = NULL, *accel;
+	const char *json = NULL, *svg = NULL;
 	long check = -1, tl;
 	bool want_call = false, calls = false;
 	int c, rc, e;
@@ -1031,9 +997,6 @@ int main(int argc, char **argv)
 	if (optind >= argc)
 		usage(2);
 	machine();
-	accel = getenv("DOORBELL_ACCEL");
-	if (!accel)
-		accel = "unknown";
 	find_tracefs();
 	for (i = 0; i < 65536; i++)
 		id2ev[i] = -1;
@@ -1066,7 +1029,7 @@ int main(int argc, char **argv)
 
 		if (!f)
 			die("%s: %s", json, strerror(errno));
-		print_json(f, tl, rc, accel);
+		print_json(f, tl, rc);
 		if (f != stdout)
 			fclose(f);
 	}
