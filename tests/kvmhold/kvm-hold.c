@@ -7,7 +7,9 @@
  * created and when the last is destroyed; under nested TCG that patching
  * once ended in "Oops: int3" in __schedule while a benchmark created and
  * destroyed VMs in a row.  With this VM alive, the jobs' VMs come and go
- * without flipping them.  Exits 0 at once if there is no /dev/kvm.
+ * without flipping them.  It prints "ready" once its VM exists, so that the
+ * one flip happens before the job starts, not in the middle of it.  Exits 0
+ * at once if there is no /dev/kvm.
  */
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -27,6 +29,9 @@ int main(void)
 		perror("kvm-hold: KVM_CREATE_VM");
 		return 1;
 	}
+	/* init waits for this line before it runs the job. */
+	printf("ready\n");
+	fflush(stdout);
 	for (;;)
 		pause();
 }
