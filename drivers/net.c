@@ -30,8 +30,8 @@
 #include <linux/virtio_net.h>
 #include <net/sock.h>
 
-#include "doorbell_core.h"
-#include "doorbell_vq.h"
+#include "core/doorbell_core.h"
+#include "core/doorbell_vq.h"
 
 enum {
 	DBNET_RX,

@@ -111,7 +111,7 @@ struct doorbell_vdev;
  * @iov: scratch for the handler's doorbell_vq_get_desc() calls
  */
 struct doorbell_vq {
-	struct mutex mutex;
+	struct mutex mutex;	/* the queue's state; held while serving */
 	struct doorbell_vdev *vdev;
 	unsigned int index;
 	struct doorbell_poll poll;
@@ -160,7 +160,7 @@ typedef void (*doorbell_vdev_stop_fn_t)(struct doorbell_vdev *vdev);
  */
 struct doorbell_vdev {
 	struct doorbell_dev dev;
-	struct mutex mutex;
+	struct mutex mutex;	/* serializes the ioctls */
 	struct doorbell_vq **vqs;
 	unsigned int nvqs;
 	u64 features;

@@ -903,11 +903,11 @@ static long doorbell_vring_ioctl(struct doorbell_vdev *vdev, unsigned int ioctl,
 			vq->num = s.num;
 		break;
 	case VHOST_SET_VRING_BASE:
-		if (vq->private_data)
+		if (vq->private_data) {
 			ret = -EBUSY;
-		else if (s.num > 0xffff)
+		} else if (s.num > 0xffff) {
 			ret = -EINVAL;
-		else {
+		} else {
 			vq->last_avail_idx = s.num;
 			vq->avail_idx = s.num;
 			vq->last_used_idx = s.num;
