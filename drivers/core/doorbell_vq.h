@@ -89,6 +89,7 @@ struct doorbell_vdev;
  * @vdev: the device
  * @index: the queue's index in the device
  * @poll: the kick poller; its work function is the device's handler
+ * @wdev: the queue's own worker, when the device has one per queue
  * @call: the call eventfd (completions), or NULL
  * @err: the error eventfd (queue broken), or NULL
  * @mem: the device's memory table as this queue sees it
@@ -115,6 +116,7 @@ struct doorbell_vq {
 	struct doorbell_vdev *vdev;
 	unsigned int index;
 	struct doorbell_poll poll;
+	struct doorbell_dev *wdev;
 	struct eventfd_ctx *call;
 	struct eventfd_ctx *err;
 	const struct doorbell_mem *mem;
@@ -155,6 +157,8 @@ typedef void (*doorbell_vdev_stop_fn_t)(struct doorbell_vdev *vdev);
  * @acked: the features set by SET_FEATURES
  * @mem: the memory table, NULL until set
  * @owned: SET_OWNER was done (and @dev is set up)
+ * @queue_workers: each queue gets its own worker at SET_OWNER, so that
+ *	queues are served in parallel (set before SET_OWNER)
  * @prefix: name prefix of the device's worker and debugfs directory
  * @stop: the device's callback for RESET_OWNER
  */
@@ -167,6 +171,7 @@ struct doorbell_vdev {
 	u64 acked;
 	const struct doorbell_mem *mem;
 	bool owned;
+	bool queue_workers;
 	const char *prefix;
 	doorbell_vdev_stop_fn_t stop;
 };
@@ -195,6 +200,17 @@ bool doorbell_vq_enable_notify(struct doorbell_vq *vq);
 void doorbell_vq_disable_notify(struct doorbell_vq *vq);
 bool doorbell_vq_avail_empty(struct doorbell_vq *vq);
 void doorbell_vq_break(struct doorbell_vq *vq, const char *why);
+
+/**
+ * doorbell_vq_dev - the doorbell device whose worker serves a queue
+ * @vq: the queue of a device that has an owner
+ *
+ * Return: the queue's own worker's device, or the vdev's.
+ */
+static inline struct doorbell_dev *doorbell_vq_dev(struct doorbell_vq *vq)
+{
+	return vq->poll.dev;
+}
 
 /**
  * doorbell_vq_from_work - the queue a handler was queued for

@@ -623,6 +623,23 @@ void doorbell_vdev_init(struct doorbell_vdev *vdev, struct doorbell_vq **vqs,
 }
 EXPORT_SYMBOL_GPL(doorbell_vdev_init);
 
+/* Drop the queues' own workers (their pollers are stopped). */
+static void doorbell_vdev_put_workers(struct doorbell_vdev *vdev)
+{
+	unsigned int i;
+
+	for (i = 0; i < vdev->nvqs; i++) {
+		struct doorbell_vq *vq = vdev->vqs[i];
+
+		if (!vq->wdev)
+			continue;
+		doorbell_dev_cleanup(vq->wdev);
+		kfree(vq->wdev);
+		vq->wdev = NULL;
+		vq->poll.dev = &vdev->dev;
+	}
+}
+
 /* Tear the queues down and drop the owner; vdev mutex held, backends gone. */
 static void doorbell_vdev_reset(struct doorbell_vdev *vdev)
 {
@@ -647,6 +664,7 @@ static void doorbell_vdev_reset(struct doorbell_vdev *vdev)
 	kvfree(vdev->mem);
 	vdev->mem = NULL;
 	vdev->acked = 0;
+	doorbell_vdev_put_workers(vdev);
 	if (vdev->owned)
 		doorbell_dev_cleanup(&vdev->dev);
 	vdev->owned = false;
@@ -682,6 +700,7 @@ EXPORT_SYMBOL_GPL(doorbell_vdev_check_owner);
 
 static int doorbell_vdev_set_owner(struct doorbell_vdev *vdev)
 {
+	unsigned int i;
 	int ret;
 
 	if (vdev->owned)
@@ -689,6 +708,20 @@ static int doorbell_vdev_set_owner(struct doorbell_vdev *vdev)
 	ret = doorbell_dev_init(&vdev->dev, vdev->prefix);
 	if (ret)
 		return ret;
+	for (i = 0; vdev->queue_workers && i < vdev->nvqs; i++) {
+		struct doorbell_vq *vq = vdev->vqs[i];
+
+		vq->wdev = kzalloc(sizeof(*vq->wdev), GFP_KERNEL_ACCOUNT);
+		ret = vq->wdev ? doorbell_dev_init(vq->wdev, vdev->prefix) : -ENOMEM;
+		if (ret) {
+			kfree(vq->wdev);
+			vq->wdev = NULL;
+			doorbell_vdev_put_workers(vdev);
+			doorbell_dev_cleanup(&vdev->dev);
+			return ret;
+		}
+		vq->poll.dev = vq->wdev;
+	}
 	vdev->owned = true;
 	return 0;
 }

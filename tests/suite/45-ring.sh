@@ -1,28 +1,48 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Ring-level tests from a fake guest (tests/ring/net_ring): doorbell-net's
-# ioctls, TX/RX with exact frames, interrupt suppression, every hostile ring
-# case (the queue breaks, the host does not) and a short ring fuzz; then the
-# same program against in-tree vhost-net, the reference (its validation
-# cases skipped).  DOORBELL_RING_FUZZ sets the fuzz iterations (default 300).
+# Ring-level tests from a fake guest (no KVM):
+# - tests/ring/net_ring: doorbell-net's ioctls, TX/RX with exact frames,
+#   interrupt suppression, every hostile ring case (the queue breaks, the
+#   host does not) and a short ring fuzz; then the same program against
+#   in-tree vhost-net, the reference (its validation cases skipped).
+# - tests/ring/blk_ring: doorbell-blk on a file, on a file opened O_DIRECT
+#   and on null_blk (memory backed, completions from a timer: the
+#   asynchronous path) when null_blk loads.
+# DOORBELL_RING_FUZZ sets the fuzz iterations (default 300).
 # Exit: 0 pass, 4 skip, else fail.
-bin=tests/ring/net_ring
-[ -x "$bin" ] || { echo "45-ring: $bin missing: make -C tests/ring" >&2; exit 1; }
+fuzz=${DOORBELL_RING_FUZZ:-300}
+for bin in tests/ring/net_ring tests/ring/blk_ring; do
+	[ -x "$bin" ] || { echo "45-ring: $bin missing: make -C tests/ring" >&2; exit 1; }
+done
 loaded() { grep -q "^$1 " /proc/modules; }
-for m in doorbell_core doorbell_net; do
+for m in doorbell_core doorbell_net doorbell_blk; do
 	loaded "$m" || insmod "$DOORBELL_KO/$m.ko" || exit 1
 done
 rc=0
 echo "# doorbell-net"
-"$bin" -d /dev/doorbell-net -f "${DOORBELL_RING_FUZZ:-300}" || rc=1
+tests/ring/net_ring -d /dev/doorbell-net -f "$fuzz" || rc=1
 echo "# vhost-net (reference)"
 loaded vhost_net || modprobe vhost_net 2>/dev/null
 if [ -e /dev/vhost-net ]; then
-	"$bin" -d /dev/vhost-net -f 0 || rc=1
+	tests/ring/net_ring -d /dev/vhost-net -f 0 || rc=1
 fi
-if ! rmmod doorbell_net; then
-	echo "45-ring: rmmod doorbell_net failed" >&2
-	rc=1
+echo "# doorbell-blk on a file"
+tests/ring/blk_ring -f "$fuzz" || rc=1
+echo "# doorbell-blk on a file opened O_DIRECT"
+tests/ring/blk_ring -d -f "$fuzz" || rc=1
+if modprobe null_blk nr_devices=1 memory_backed=1 discard=1 irqmode=2 \
+	completion_nsec=20000 gb=1 2>/dev/null && [ -b /dev/nullb0 ]; then
+	echo "# doorbell-blk on null_blk (timer completions)"
+	tests/ring/blk_ring -b /dev/nullb0 -d -f "$fuzz" || rc=1
+	rmmod null_blk || rc=1
+else
+	echo "# null_blk unavailable: block device backing not tested"
 fi
+for m in doorbell_net doorbell_blk; do
+	if ! rmmod "$m"; then
+		echo "45-ring: rmmod $m failed" >&2
+		rc=1
+	fi
+done
 exit $rc

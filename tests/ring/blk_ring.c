@@ -1,0 +1,502 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * blk_ring: doorbell-blk driven from a fake guest (guest.c, no KVM).
+ *
+ * The backing store is a file (default: a new 16 MiB file in /tmp) or a
+ * block device (-b DEV, e.g. /dev/nullb0 from null_blk with memory_backed=1,
+ * whose completions arrive later, from a timer: the asynchronous path).
+ * Cases: GET_FEATURES and DOORBELL_BLK_SET_BACKEND errnos; writes then reads
+ * with exact data (chained, indirect, across memory regions); 128 requests
+ * in flight on two queues at once; flush, GET_ID, discard (a hole in the
+ * file), write zeroes; IOERR past the capacity and for partial sectors,
+ * UNSUPP for an unknown type; a read-only backend; hostile chains (no
+ * header, no status, a loop, a buffer outside memory, a head submitted
+ * twice while in flight) break that queue only and the other queue keeps
+ * working; -f N random rings; closing the device with IO in flight.
+ *
+ * usage: blk_ring [-b BLOCKDEV] [-d] [-f N] [-s SEED]
+ *   -d  open the backing store with O_DIRECT
+ * Prints kselftest TAP.  Exit: 0 pass, 1 fail, 4 skip (no device).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/doorbell_blk.h>
+#include <linux/fs.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+
+#include "guest.h"
+
+#define NQ		2
+#define SECTOR		512ULL
+#define FILESZ		(16ULL << 20)
+
+static struct queue q[NQ];
+static const char *bdev;	/* block device backing, or NULL for a file */
+static char path[64] = "/tmp/blk_ring.XXXXXX";
+static int backing = -1, oflags = O_RDWR;
+static uint64_t capacity;	/* sectors */
+
+static int set_backend(int fd)
+{
+	struct vhost_vring_file f = { .index = 0, .fd = fd };
+
+	return vioctl(DOORBELL_BLK_SET_BACKEND, &f);
+}
+
+static int open_backing(int flags)
+{
+	int fd = open(bdev ? bdev : path, flags);
+
+	if (fd < 0 && (flags & O_DIRECT))
+		fd = open(bdev ? bdev : path, flags & ~O_DIRECT);
+	return fd;
+}
+
+/* Fresh rings on every queue and the backend attached. */
+static bool restart(int fd)
+{
+	int i;
+
+	set_backend(-1);
+	for (i = 0; i < NQ; i++) {
+		heap = GPA0 + i * 0x10000;
+		queue_layout(&q[i]);
+		if (vring_setup(&q[i], i, 0))
+			return false;
+		efd_take(q[i].err, 0);
+		efd_take(q[i].call, 0);
+	}
+	heap = GPA0 + 0x100000;
+	return !set_backend(fd);
+}
+
+/*
+ * Queue one request on @vq: header, data (@len bytes at guest @buf, in
+ * @pieces descriptors or indirect when @pieces is 0), status.  Returns the
+ * guest address of the status byte.
+ */
+static uint64_t request(struct queue *vq, uint32_t type, uint64_t sector,
+			uint64_t buf, uint32_t len, int pieces)
+{
+	uint64_t h = galloc(16, 8), st = galloc(1, 1);
+	struct virtio_blk_outhdr *hdr = g2h(h);
+	uint16_t wr = type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID ?
+		      VRING_DESC_F_WRITE : 0;
+	uint16_t d, head;
+	int i;
+
+	hdr->type = type;
+	hdr->ioprio = 0;
+	hdr->sector = sector;
+	*(uint8_t *)g2h(st) = 0xee;
+	if (!pieces) {
+		uint64_t t = galloc(3 * 16, 16);
+		struct vring_desc *it = g2h(t);
+
+		it[0] = (struct vring_desc){ h, 16, VRING_DESC_F_NEXT, 1 };
+		it[1] = (struct vring_desc){ buf, len, wr | VRING_DESC_F_NEXT, 2 };
+		it[2] = (struct vring_desc){ st, 1, VRING_DESC_F_WRITE, 0 };
+		head = put_desc(vq, t, 3 * 16, VRING_DESC_F_INDIRECT, 0);
+	} else {
+		d = put_desc(vq, st, 1, VRING_DESC_F_WRITE, 0);
+		for (i = pieces - 1; len && i >= 0; i--) {
+			/* pieces of whole sectors, as a Linux guest sends */
+			uint32_t off = (len / pieces * i) & ~511u;
+			uint32_t end = i == pieces - 1 ? len : (len / pieces * (i + 1)) & ~511u;
+			uint32_t l = end - off;
+
+			d = put_desc(vq, buf + off, l, wr | VRING_DESC_F_NEXT, d);
+		}
+		head = put_desc(vq, h, 16, VRING_DESC_F_NEXT, d);
+	}
+	publish(vq, head);
+	return st;
+}
+
+static uint8_t status_of(uint64_t st)
+{
+	return *(volatile uint8_t *)g2h(st);
+}
+
+/* One request, waited for; its status (0xee if it did not complete). */
+static uint8_t do_req(int qi, uint32_t type, uint64_t sector, uint64_t buf,
+		      uint32_t len, int pieces, uint32_t *used_len)
+{
+	struct queue *vq = &q[qi];
+	uint16_t want = vq->avail_idx + 1;
+	uint64_t st = request(vq, type, sector, buf, len, pieces);
+
+	kick(vq);
+	if (!wait_used(vq, want, 5000))
+		return 0xee;
+	if (used_len)
+		*used_len = vq->used->ring[(uint16_t)(want - 1) % NUM].len;
+	return status_of(st);
+}
+
+static void fill(uint8_t *p, size_t len, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = (uint8_t)(seed * 151 + i * 13 + (i >> 9));
+}
+
+static bool file_equals(uint64_t off, const void *want, size_t len)
+{
+	uint8_t *got = malloc(len);
+	bool ok;
+	int fd = open_backing(O_RDONLY);
+
+	ok = fd >= 0 && pread(fd, got, len, off) == (ssize_t)len && !memcmp(got, want, len);
+	if (fd >= 0)
+		close(fd);
+	free(got);
+	return ok;
+}
+
+static void test_features(void)
+{
+	uint64_t f, want = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+		(1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
+		(1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |
+		(1ULL << VIRTIO_BLK_F_MQ) | (1ULL << VIRTIO_BLK_F_DISCARD) |
+		(1ULL << VIRTIO_BLK_F_WRITE_ZEROES) | (1ULL << VIRTIO_BLK_F_RO);
+	int efd = eventfd(0, 0), wo;
+	struct vhost_vring_file bad = { .index = 1, .fd = backing };
+
+	result(!vioctl(VHOST_GET_FEATURES, &f) && (f & want) == want,
+	       "GET_FEATURES: VERSION_1 EVENT_IDX INDIRECT SEG_MAX BLK_SIZE FLUSH MQ DISCARD WRITE_ZEROES RO (0x%llx)",
+	       (unsigned long long)f);
+	result(set_backend(backing) == -EPERM, "SET_BACKEND before SET_OWNER: EPERM");
+	result(!vioctl(VHOST_SET_OWNER, NULL), "SET_OWNER");
+	f = want;
+	result(!vioctl(VHOST_SET_FEATURES, &f), "SET_FEATURES");
+	result(!default_mem(), "memory table");
+	result(set_backend(backing) == -EFAULT, "SET_BACKEND before the rings: EFAULT");
+	result(vioctl(DOORBELL_BLK_SET_BACKEND, &bad) == -EINVAL, "SET_BACKEND index 1: EINVAL");
+	result(set_backend(999) == -EBADF, "SET_BACKEND closed fd: EBADF");
+	result(set_backend(efd) == -ENOTBLK, "SET_BACKEND eventfd: ENOTBLK");
+	wo = open(bdev ? bdev : path, O_WRONLY);
+	result(set_backend(wo) == -EBADFD, "SET_BACKEND write-only file: EBADFD");
+	close(wo);
+	close(efd);
+}
+
+static void test_rw(void)
+{
+	uint32_t sizes[] = { 512, 4096, 65536, 1 << 20 };
+	int pieces[] = { 1, 3, 0, 4 };
+	uint32_t used;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		uint32_t len = sizes[i];
+		uint64_t b = galloc(len, 512), sector = 8 + i * 4096;
+		uint8_t st;
+
+		fill(g2h(b), len, i);
+		st = do_req(i % NQ, VIRTIO_BLK_T_OUT, sector, b, len, pieces[i], &used);
+		result(st == VIRTIO_BLK_S_OK && used == 1 && file_equals(sector * SECTOR, g2h(b), len),
+		       "write %u bytes at sector %llu (%d pieces): OK, in the file", len,
+		       (unsigned long long)sector, pieces[i]);
+		memset(g2h(b), 0, len);
+		st = do_req(i % NQ, VIRTIO_BLK_T_IN, sector, b, len, pieces[i], &used);
+		fill(g2h(galloc(len, 512)), len, i);
+		result(st == VIRTIO_BLK_S_OK && used == len + 1 &&
+		       !memcmp(g2h(b), g2h(heap - len), len),
+		       "read it back: OK, used len %u, same data", used);
+	}
+	/* A buffer across the boundary of the two memory regions. */
+	{
+		uint64_t b = buf_at_boundary(8192);
+		uint8_t st;
+
+		fill(g2h(b), 8192, 77);
+		st = do_req(0, VIRTIO_BLK_T_OUT, 300, b, 8192, 1, NULL);
+		result(st == VIRTIO_BLK_S_OK && file_equals(300 * SECTOR, g2h(b), 8192),
+		       "write from a buffer across two memory regions");
+	}
+}
+
+/*
+ * @n requests of 4 KiB on each queue in one kick: all in flight together.
+ * Indirect, one ring descriptor each, so that up to NUM fit.
+ */
+static void test_depth(int n)
+{
+	uint64_t bufs[NQ][128], st[NQ][128];
+	int i, k, ok = 0, right = 0;
+
+	for (k = 0; k < NQ; k++)
+		for (i = 0; i < n; i++) {
+			bufs[k][i] = galloc(4096, 4096);
+			fill(g2h(bufs[k][i]), 4096, 1000 + k * n + i);
+			st[k][i] = request(&q[k], VIRTIO_BLK_T_OUT, 16384 + (k * n + i) * 8,
+					   bufs[k][i], 4096, 0);
+		}
+	for (k = 0; k < NQ; k++)
+		kick(&q[k]);
+	for (k = 0; k < NQ; k++) {
+		wait_used(&q[k], q[k].avail_idx, 10000);
+		for (i = 0; i < n; i++) {
+			ok += status_of(st[k][i]) == VIRTIO_BLK_S_OK;
+			right += file_equals((16384 + (k * n + i) * 8) * SECTOR, g2h(bufs[k][i]), 4096);
+		}
+	}
+	result(ok == NQ * n && right == NQ * n,
+	       "%d writes in flight on %d queues at once: %d OK, %d in the file", NQ * n, NQ, ok, right);
+}
+
+static void test_commands(void)
+{
+	uint64_t b = galloc(65536, 512);
+	struct virtio_blk_discard_write_zeroes *seg;
+	uint32_t used;
+	uint8_t st;
+	struct stat s0, s1;
+	int fd;
+
+	result(do_req(0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 1, NULL) == VIRTIO_BLK_S_OK, "flush: OK");
+	memset(g2h(b), 0, 64);
+	st = do_req(0, VIRTIO_BLK_T_GET_ID, 0, b, VIRTIO_BLK_ID_BYTES, 1, &used);
+	result(st == VIRTIO_BLK_S_OK && !strncmp(g2h(b), "doorbell-blk-", 13),
+	       "GET_ID: '%.20s' (used len %u)", (char *)g2h(b), used);
+	st = do_req(0, 99, 0, b, 512, 1, NULL);
+	result(st == VIRTIO_BLK_S_UNSUPP, "unknown request type: UNSUPP");
+	st = do_req(0, VIRTIO_BLK_T_IN, capacity - 1, b, 1024, 1, NULL);
+	result(st == VIRTIO_BLK_S_IOERR, "read past the capacity: IOERR");
+	st = do_req(0, VIRTIO_BLK_T_OUT, ~0ULL - 1, b, 1024, 1, NULL);
+	result(st == VIRTIO_BLK_S_IOERR, "sector + length overflows: IOERR");
+	st = do_req(0, VIRTIO_BLK_T_IN, 0, b, 700, 1, NULL);
+	result(st == VIRTIO_BLK_S_IOERR, "partial sector: IOERR");
+
+	/* Discard: a hole; write zeroes: zeroes. */
+	fill(g2h(b), 65536, 5);
+	do_req(0, VIRTIO_BLK_T_OUT, 8192, b, 65536, 1, NULL);
+	fd = open_backing(O_RDONLY);
+	fsync(fd);
+	fstat(fd, &s0);
+	seg = g2h(b);
+	*seg = (struct virtio_blk_discard_write_zeroes){ .sector = 8192, .num_sectors = 64 };
+	st = do_req(0, VIRTIO_BLK_T_DISCARD, 0, b, sizeof(*seg), 1, NULL);
+	fstat(fd, &s1);
+	memset(g2h(b + 4096), 0, 32768);
+	if (!bdev)
+		result(st == VIRTIO_BLK_S_OK && file_equals(8192 * SECTOR, g2h(b + 4096), 32768) &&
+		       s1.st_blocks < s0.st_blocks,
+		       "discard: OK, zeroes read, a hole (%lld -> %lld blocks)",
+		       (long long)s0.st_blocks, (long long)s1.st_blocks);
+	else
+		result(st == VIRTIO_BLK_S_OK || st == VIRTIO_BLK_S_UNSUPP,
+		       "discard on a block device: %s", st ? "UNSUPP" : "OK");
+	close(fd);
+	fill(g2h(b + 4096), 32768, 6);
+	do_req(0, VIRTIO_BLK_T_OUT, 8192 + 64, b + 4096, 32768, 1, NULL);
+	*seg = (struct virtio_blk_discard_write_zeroes){ .sector = 8192 + 64, .num_sectors = 64 };
+	st = do_req(0, VIRTIO_BLK_T_WRITE_ZEROES, 0, b, sizeof(*seg), 1, NULL);
+	memset(g2h(b + 4096), 0, 32768);
+	result(st == VIRTIO_BLK_S_OK && file_equals((8192 + 64) * SECTOR, g2h(b + 4096), 32768),
+	       "write zeroes: OK, zeroes read");
+	seg->flags = 0x80;
+	st = do_req(0, VIRTIO_BLK_T_WRITE_ZEROES, 0, b, sizeof(*seg), 1, NULL);
+	result(st == VIRTIO_BLK_S_UNSUPP, "write zeroes with unknown flags: UNSUPP");
+	*seg = (struct virtio_blk_discard_write_zeroes){ .sector = capacity, .num_sectors = 8 };
+	st = do_req(0, VIRTIO_BLK_T_DISCARD, 0, b, sizeof(*seg), 1, NULL);
+	result(st == VIRTIO_BLK_S_IOERR, "discard past the capacity: IOERR");
+}
+
+static void test_readonly(void)
+{
+	int ro = open_backing(O_RDONLY | (oflags & O_DIRECT));
+	uint64_t b = galloc(4096, 4096);
+	struct virtio_blk_discard_write_zeroes *seg = g2h(galloc(16, 8));
+	uint8_t st;
+
+	result(restart(ro), "read-only backend attached");
+	st = do_req(0, VIRTIO_BLK_T_OUT, 0, b, 4096, 1, NULL);
+	result(st == VIRTIO_BLK_S_IOERR, "read-only: write gets IOERR");
+	*seg = (struct virtio_blk_discard_write_zeroes){ .sector = 0, .num_sectors = 8 };
+	st = do_req(0, VIRTIO_BLK_T_DISCARD, 0, (uint64_t)((uint8_t *)seg - mem) + GPA0, 16, 1, NULL);
+	result(st == VIRTIO_BLK_S_IOERR, "read-only: discard gets IOERR");
+	st = do_req(0, VIRTIO_BLK_T_IN, 8, b, 4096, 1, NULL);
+	result(st == VIRTIO_BLK_S_OK, "read-only: read OK");
+	close(ro);
+	restart(backing);
+}
+
+/* After a bad chain on queue 0: err signalled, queue 1 still serves. */
+static void hostile(const char *what, uint16_t head, bool twice)
+{
+	uint64_t b = galloc(4096, 4096);
+	bool err, other;
+
+	publish(&q[0], head);
+	if (twice)
+		publish(&q[0], head);
+	kick(&q[0]);
+	err = efd_take(q[0].err, 3000) > 0;
+	other = do_req(1, VIRTIO_BLK_T_IN, 0, b, 4096, 1, NULL) == VIRTIO_BLK_S_OK;
+	result(err && other, "hostile: %s breaks its queue (err %d), the other serves (%d)",
+	       what, err, other);
+	restart(backing);
+}
+
+static void test_hostile(void)
+{
+	uint64_t b = galloc(4096, 4096), h = galloc(16, 8), st = galloc(1, 1);
+	uint16_t d;
+
+	restart(backing);
+	d = put_desc(&q[0], st, 1, VRING_DESC_F_WRITE, 0);
+	hostile("no header", put_desc(&q[0], h, 8, VRING_DESC_F_NEXT, d), false);
+	d = put_desc(&q[0], b, 512, 0, 0);
+	hostile("no status byte", put_desc(&q[0], h, 16, VRING_DESC_F_NEXT, d), false);
+	d = put_desc(&q[0], b, 512, VRING_DESC_F_NEXT, 0);
+	q[0].desc[d].next = d;
+	hostile("a descriptor loop", put_desc(&q[0], h, 16, VRING_DESC_F_NEXT, d), false);
+	d = put_desc(&q[0], st, 1, VRING_DESC_F_WRITE, 0);
+	d = put_desc(&q[0], GPA0 + MEMSZ, 4096, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, d);
+	hostile("a buffer outside memory", put_desc(&q[0], h, 16, VRING_DESC_F_NEXT, d), false);
+	if (bdev) {
+		/* Completions come late: the second submission finds it busy. */
+		struct virtio_blk_outhdr *hp = g2h(h);
+
+		hp->type = VIRTIO_BLK_T_IN;
+		hp->sector = 0;
+		d = put_desc(&q[0], st, 1, VRING_DESC_F_WRITE, 0);
+		d = put_desc(&q[0], b, 4096, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, d);
+		hostile("a head submitted twice while in flight",
+			put_desc(&q[0], h, 16, VRING_DESC_F_NEXT, d), true);
+	}
+}
+
+static uint64_t rng;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static void test_fuzz(long iters)
+{
+	long i, broken = 0, fails = 0;
+	uint64_t b = galloc(65536, 512);
+
+	for (i = 0; i < iters; i++) {
+		struct queue *vq = &q[rnd() % NQ];
+		int n = 1 + rnd() % 4, k;
+		uint64_t h = galloc(16, 8);
+		struct virtio_blk_outhdr *hp = g2h(h);
+
+		hp->type = rnd() % 10;
+		hp->sector = rnd() % 4 ? rnd() % capacity : rnd();
+		for (k = 0; k < n; k++) {
+			uint16_t x = rnd() % NUM;
+
+			vq->desc[x].addr = rnd() % 8 ? b + rnd() % 65536 : rnd();
+			vq->desc[x].len = rnd() % 8 ? rnd() % 8192 : (uint32_t)rnd();
+			vq->desc[x].flags = rnd() & 7;
+			vq->desc[x].next = rnd() % NUM;
+			if (k == 0) {
+				vq->desc[x].addr = h;
+				vq->desc[x].len = 16;
+			}
+			publish(vq, x);
+		}
+		kick(vq);
+		if (i % 8 == 7) {
+			usleep(5000);
+			broken += efd_take(q[0].err, 0) || efd_take(q[1].err, 0);
+			if (!restart(backing) ||
+			    do_req(0, VIRTIO_BLK_T_IN, 0, b, 4096, 1, NULL) != VIRTIO_BLK_S_OK) {
+				fails++;
+				restart(backing);
+			}
+			heap = GPA0 + 0x200000;
+		}
+	}
+	result(!fails, "fuzz: %ld random chains (seed %llu): %ld rounds broke a queue, %ld did not recover",
+	       iters, (unsigned long long)rng, broken, fails);
+}
+
+int main(int argc, char **argv)
+{
+	long fuzz = 0;
+	int opt, i;
+
+	rng = time(NULL) | 1;
+	while ((opt = getopt(argc, argv, "b:df:s:")) != -1) {
+		switch (opt) {
+		case 'b': bdev = optarg; break;
+		case 'd': oflags |= O_DIRECT; break;
+		case 'f': fuzz = atol(optarg); break;
+		case 's': rng = strtoull(optarg, NULL, 0) | 1; break;
+		default:
+			fprintf(stderr, "usage: blk_ring [-b BLOCKDEV] [-d] [-f N] [-s SEED]\n");
+			return 2;
+		}
+	}
+	printf("TAP version 13\n");
+	dev = open("/dev/doorbell-blk", O_RDWR);
+	if (dev < 0) {
+		printf("1..0 # SKIP /dev/doorbell-blk: %s\n", strerror(errno));
+		return KSFT_SKIP;
+	}
+	if (!bdev) {
+		int fd = mkstemp(path);
+
+		if (fd < 0 || ftruncate(fd, FILESZ)) {
+			perror(path);
+			return 1;
+		}
+		close(fd);
+	}
+	backing = open_backing(oflags);
+	if (backing < 0) {
+		perror(bdev ? bdev : path);
+		return 1;
+	}
+	capacity = lseek(backing, 0, SEEK_END) / SECTOR;
+	diag("backing %s (%llu sectors)%s", bdev ? bdev : path, (unsigned long long)capacity,
+	     fcntl(backing, F_GETFL) & O_DIRECT ? ", O_DIRECT" : "");
+	guest_init();
+	for (i = 0; i < NQ; i++)
+		queue_init(&q[i]);
+
+	test_features();
+	result(restart(backing), "rings set on %d queues, backend attached", NQ);
+	test_rw();
+	test_depth(128);
+	test_commands();
+	test_readonly();
+	test_hostile();
+	if (fuzz)
+		test_fuzz(fuzz);
+
+	/* Close with requests in flight: release waits for them. */
+	restart(backing);
+	for (i = 0; i < 64; i++)
+		request(&q[i % NQ], VIRTIO_BLK_T_OUT, i * 8, galloc(4096, 4096), 4096, 1);
+	kick(&q[0]);
+	kick(&q[1]);
+	result(!close(dev), "close with requests in flight");
+	if (!bdev)
+		unlink(path);
+	printf("1..%d\n", testno);
+	return failed;
+}
