@@ -1,0 +1,220 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# doorbell-net under unmodified QEMU: QEMU (the host's) boots a nested Linux
+# guest with KVM whose virtio-net-pci runs on a vhost fd opened on
+# /dev/doorbell-net (-netdev tap,...,vhost=on,vhostfd=3), over a tap with
+# link-local addresses (outer 169.254.0.1, guest 169.254.0.2).  Checks:
+# ping; 4 MiB TCP transfers both ways with sha256 compared; the guest's
+# kicks reached doorbell-net; QEMU stop/cont (backend detached, attached);
+# a guest reboot; QEMU killed (SIGKILL) mid-transfer, then doorbell_net
+# unloads.  The same checks then run with in-tree vhost-net, the reference.
+# The nested guest (tests/net/guest-init) serves a shell on TCP port 5000.
+# Exit: 0 pass, 4 skip, else fail.
+set -u
+CACHE=${DOORBELL_CACHE:-/var/cache/doorbell}
+GK=$(head -n1 "$CACHE/matrix")		# the nested guest's kernel
+GUEST=169.254.0.2
+TAP=dbnet0
+W=$(mktemp -d /tmp/net.XXXXXX)
+n=0 failed=0 qpid= catpid= boots=0
+
+echo "TAP version 13"
+loaded() { grep -q "^$1 " /proc/modules; }
+result() {
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $n $2"
+	else
+		echo "not ok $n $2"
+		failed=$((failed + 1))
+	fi
+}
+bail() { echo "Bail out! $*"; cleanup; exit 1; }
+
+[ -e /dev/kvm ] || { echo "1..0 # SKIP no /dev/kvm in the test VM"; exit 4; }
+command -v qemu-system-x86_64 >/dev/null ||
+	{ echo "1..0 # SKIP no qemu-system-x86_64"; exit 4; }
+for m in doorbell_core doorbell_net; do
+	loaded "$m" || insmod "$DOORBELL_KO/$m.ko" || exit 1
+done
+loaded vhost_net || modprobe vhost_net 2>/dev/null
+grep -q " /sys/kernel/debug debugfs " /proc/mounts ||
+	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+
+cleanup() {
+	[ -n "$qpid" ] && kill -9 "$qpid" 2>/dev/null && wait "$qpid" 2>/dev/null
+	qpid=
+	[ -n "$catpid" ] && kill "$catpid" 2>/dev/null
+	catpid=
+}
+trap 'cleanup; ip link del "$TAP" 2>/dev/null' EXIT
+
+tests/net/mkguest "$GK" "$W/guest.cpio.gz" || bail "mkguest failed"
+ip tuntap add dev "$TAP" mode tap vnet_hdr || bail "no tap"
+ip addr add 169.254.0.1/16 dev "$TAP"
+ip link set "$TAP" up
+head -c 4194304 /dev/urandom >"$W/tx"
+tx_sum=$(sha256sum <"$W/tx" | cut -c1-64)
+mkfifo "$W/hold"
+
+# boot DEV: QEMU with its vhost fd on DEV, in the background.
+boot() {
+	boots=$((boots + 1))
+	rm -f "$W/mon.in" "$W/mon.out"
+	mkfifo "$W/mon.in" "$W/mon.out"
+	qemu-system-x86_64 -accel kvm -cpu host -m 256 -smp 1 \
+		-nodefaults -no-user-config -display none \
+		-kernel "$CACHE/kernels/$GK/vmlinuz" -initrd "$W/guest.cpio.gz" \
+		-append "console=ttyS0 panic=-1 loglevel=4" \
+		-serial "file:$W/console.$boots" \
+		-chardev "pipe,id=mon,path=$W/mon" -mon chardev=mon,mode=readline \
+		-netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no,vhost=on,vhostfd=3" \
+		-device virtio-net-pci,netdev=n0,romfile= \
+		3<>"$1" 2>"$W/qemu.$boots" &
+	qpid=$!
+	# Keep both monitor FIFOs open for QEMU's whole life.
+	exec 5<>"$W/mon.in" 6<>"$W/mon.out"
+	cat <&6 >>"$W/monitor.log" &
+	catpid=$!
+}
+
+# monitor CMD: a human-monitor command.
+monitor() { echo "$1" >&5; sleep 1; }
+
+# ready N: the guest printed its N-th ready line and answers ping.
+ready() {
+	local i c
+	for i in $(seq 240); do
+		kill -0 "$qpid" 2>/dev/null || return 1
+		c=$(grep -c DOORBELL-GUEST-READY "$W/console.$boots" 2>/dev/null)
+		if [ "${c:-0}" -ge "$1" ] &&
+		   busybox ping -c1 -W1 "$GUEST" >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.5
+	done
+	return 1
+}
+
+# gsh CMD: run CMD in the guest's shell, print its output.
+gsh() { echo "$1" | timeout 120 busybox nc "$GUEST" 5000; }
+
+# connect PORT [nc redirections...]: retry until the guest listens.
+connect() {
+	local port=$1 i
+	shift
+	for i in $(seq 40); do
+		timeout 120 busybox nc "$GUEST" "$port" "$@" 2>/dev/null && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
+# The guest's receiving nc reads a FIFO that never ends, so that it never
+# closes its side before the sender is done; the outer one does the same.
+to_guest() {
+	local sum p
+	gsh "mkfifo /tmp/h 2>/dev/null; nc -l -p 5001 0<>/tmp/h | sha256sum" >"$W/rxsum" &
+	p=$!
+	connect 5001 <"$W/tx" >/dev/null
+	wait $p
+	sum=$(cut -c1-64 "$W/rxsum")
+	[ "$sum" = "$tx_sum" ]
+}
+
+from_guest() {
+	local want got p
+	want=$(gsh "head -c 4194304 /dev/urandom >/tmp/tx; sha256sum </tmp/tx" | cut -c1-64)
+	gsh "nc -l -p 5002 </tmp/tx" >/dev/null &
+	p=$!
+	connect 5002 0<>"$W/hold" >"$W/rx"
+	wait $p
+	got=$(sha256sum <"$W/rx" | cut -c1-64)
+	[ ${#want} = 64 ] && [ "$want" = "$got" ]
+}
+
+kicks() {
+	local k=0 f
+	for f in /sys/kernel/debug/doorbell/*/kicks; do
+		[ -r "$f" ] && k=$((k + $(cat "$f")))
+	done
+	echo "$k"
+}
+
+# suite NAME DEV MODULE
+suite() {
+	local name=$1 dev=$2 mod=$3 k0 rc p p2
+
+	echo "# $name: $dev"
+	k0=$(kicks)
+	boot "$dev"
+	ready 1
+	rc=$?
+	result $rc "$name: QEMU boots the guest, virtio-net up"
+	if [ $rc != 0 ]; then
+		sed 's/^/# qemu: /' "$W/qemu.$boots"
+		tail -40 "$W/console.$boots" | sed 's/^/# console: /'
+		ip -s link show "$TAP" | sed 's/^/# /'
+		cleanup
+		return
+	fi
+	if grep -qi "falling back\|vhost.*fail" "$W/qemu.$boots"; then
+		result 1 "$name: QEMU uses the vhost fd ($(head -c 200 "$W/qemu.$boots"))"
+	else
+		result 0 "$name: QEMU uses the vhost fd"
+	fi
+	busybox ping -c 5 -i 0.2 -W 2 "$GUEST" >/dev/null
+	result $? "$name: ping"
+	to_guest
+	result $? "$name: 4 MiB TCP to the guest, sha256 equal"
+	from_guest
+	result $? "$name: 4 MiB TCP from the guest, sha256 equal"
+	if [ "$mod" = doorbell_net ]; then
+		[ "$(kicks)" -gt "$k0" ]
+		result $? "$name: the guest's kicks reached doorbell-net ($k0 -> $(kicks))"
+	fi
+	monitor stop
+	busybox ping -c 1 -W 1 "$GUEST" >/dev/null 2>&1
+	[ $? != 0 ]
+	result $? "$name: QEMU stop: the guest does not answer"
+	monitor cont
+	busybox ping -c 3 -i 0.2 -W 3 "$GUEST" >/dev/null && to_guest
+	result $? "$name: QEMU cont: ping and a transfer work again"
+	gsh "reboot -f" >/dev/null 2>&1 &
+	p=$!
+	ready 2 && to_guest && from_guest
+	result $? "$name: guest reboot: up again, transfers both ways"
+	kill $p 2>/dev/null
+	# SIGKILL in the middle of a transfer to the guest.
+	gsh "mkfifo /tmp/h 2>/dev/null; nc -l -p 5003 0<>/tmp/h >/dev/null" >/dev/null 2>&1 &
+	p=$!
+	connect 5003 </dev/zero >/dev/null 2>&1 &
+	p2=$!
+	sleep 3
+	kill -9 "$qpid"
+	wait "$qpid" 2>/dev/null
+	qpid=
+	kill $p $p2 2>/dev/null
+	kill "$catpid"
+	catpid=
+	if [ "$mod" = doorbell_net ]; then
+		rmmod doorbell_net
+		result $? "$name: QEMU killed mid-transfer: doorbell_net unloads"
+		insmod "$DOORBELL_KO/doorbell_net.ko"
+	else
+		result 0 "$name: QEMU killed mid-transfer"
+	fi
+	exec 5>&- 6>&-
+}
+
+suite doorbell-net /dev/doorbell-net doorbell_net
+if [ -e /dev/vhost-net ]; then
+	suite vhost-net /dev/vhost-net vhost_net
+else
+	echo "# vhost-net (reference) unavailable"
+fi
+echo "1..$n"
+rmmod doorbell_net || failed=$((failed + 1))
+[ $failed = 0 ] && exit 0
+exit 1
