@@ -5,6 +5,7 @@
 #   make                 modules (against KDIR) and tools
 #   make check           set-up, build, the VM test suite on every kernel
 #   make demo            set-up, build, the demo on the default kernel
+#   make netbench        iperf3: doorbell-net vs vhost-net vs userspace
 #   make KDIR=/lib/modules/$(uname -r)/build    build for the running kernel
 #
 # Invoked by kbuild (M=...), this file hands over to Kbuild.
@@ -31,7 +32,7 @@ endif
 TOOLS := tools/doorbell-bench tools/doorbell-trace
 
 .PHONY: all modules tools matrix check demo clean setup checkpatch sparse install help \
-	kernel-patch kernel-patch-check debug-kernel fuzz
+	kernel-patch kernel-patch-check debug-kernel fuzz netbench
 
 all: modules tools
 
@@ -71,7 +72,9 @@ debug-kernel:
 	tests/debug-kernel/build.sh
 
 # Long fuzzing (1e6 iterations) on the default kernel, and on the debug
-# kernel with fault injection (FUZZ_KERNELS to choose).
+# kernel with fault injection (FUZZ_KERNELS to choose): the ioctl fuzzer,
+# then the ring fuzz of net_ring and blk_ring (RING_FUZZ random chains each).
+RING_FUZZ ?= 1000000
 FUZZ_KERNELS ?= $(shell head -n1 $(MATRIX) 2>/dev/null) $(shell tests/debug-kernel/build.sh 2>/dev/null)
 fuzz: setup
 	$(MAKE) -C tests/fuzz
@@ -79,7 +82,18 @@ fuzz: setup
 		tests/build-matrix.sh $$k && \
 		tests/vm/run --kernel $$k --timeout 3600 --results results/$$k/fuzz -- \
 			tests/suite/40-fuzz.sh --long || exit 1; \
+		tests/vm/run --kernel $$k --timeout 14400 --results results/$$k/ring-fuzz -- \
+			env DOORBELL_RING_FUZZ=$(RING_FUZZ) tests/suite/45-ring.sh || exit 1; \
 	done
+
+# iperf3 through doorbell-net, vhost-net and QEMU's userspace virtio-net
+# (a benchmark, not a test; NETBENCH_KERNEL to choose the kernel).
+NETBENCH_KERNEL ?= $(shell head -n1 $(MATRIX) 2>/dev/null)
+netbench: setup
+	tests/build-matrix.sh $(NETBENCH_KERNEL)
+	ip3=$$(tools/netbench/fetch-iperf3) && \
+	tests/vm/run --kernel $(NETBENCH_KERNEL) --timeout 1800 --results results/netbench -- \
+		env DOORBELL_IPERF3=$$ip3 tools/netbench/doorbell-netbench
 
 sparse:
 	tests/sparse.sh

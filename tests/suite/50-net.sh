@@ -12,15 +12,10 @@
 # The nested guest (tests/net/guest-init) serves a shell on TCP port 5000.
 # Exit: 0 pass, 4 skip, else fail.
 set -u
-CACHE=${DOORBELL_CACHE:-/var/cache/doorbell}
-GK=$(head -n1 "$CACHE/matrix")		# the nested guest's kernel
-GUEST=169.254.0.2
-TAP=dbnet0
-W=$(mktemp -d /tmp/net.XXXXXX)
-n=0 failed=0 qpid= catpid= boots=0
+. tests/net/lib.sh
+n=0 failed=0
 
 echo "TAP version 13"
-loaded() { grep -q "^$1 " /proc/modules; }
 result() {
 	n=$((n + 1))
 	if [ "$1" = 0 ]; then
@@ -30,7 +25,7 @@ result() {
 		failed=$((failed + 1))
 	fi
 }
-bail() { echo "Bail out! $*"; cleanup; exit 1; }
+bail() { echo "Bail out! $*"; exit 1; }
 
 [ -e /dev/kvm ] || { echo "1..0 # SKIP no /dev/kvm in the test VM"; exit 4; }
 command -v qemu-system-x86_64 >/dev/null ||
@@ -42,74 +37,10 @@ loaded vhost_net || modprobe vhost_net 2>/dev/null
 grep -q " /sys/kernel/debug debugfs " /proc/mounts ||
 	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 
-cleanup() {
-	[ -n "$qpid" ] && kill -9 "$qpid" 2>/dev/null && wait "$qpid" 2>/dev/null
-	qpid=
-	[ -n "$catpid" ] && kill "$catpid" 2>/dev/null
-	catpid=
-}
-trap 'cleanup; ip link del "$TAP" 2>/dev/null' EXIT
-
-tests/net/mkguest "$GK" "$W/guest.cpio.gz" || bail "mkguest failed"
-ip tuntap add dev "$TAP" mode tap vnet_hdr || bail "no tap"
-ip addr add 169.254.0.1/16 dev "$TAP"
-ip link set "$TAP" up
+net_setup || bail "guest initramfs or tap set-up failed"
 head -c 4194304 /dev/urandom >"$W/tx"
 tx_sum=$(sha256sum <"$W/tx" | cut -c1-64)
 mkfifo "$W/hold"
-
-# boot DEV: QEMU with its vhost fd on DEV, in the background.
-boot() {
-	boots=$((boots + 1))
-	rm -f "$W/mon.in" "$W/mon.out"
-	mkfifo "$W/mon.in" "$W/mon.out"
-	qemu-system-x86_64 -accel kvm -cpu host -m 256 -smp 1 \
-		-nodefaults -no-user-config -display none \
-		-kernel "$CACHE/kernels/$GK/vmlinuz" -initrd "$W/guest.cpio.gz" \
-		-append "console=ttyS0 panic=-1 loglevel=4" \
-		-serial "file:$W/console.$boots" \
-		-chardev "pipe,id=mon,path=$W/mon" -mon chardev=mon,mode=readline \
-		-netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no,vhost=on,vhostfd=3" \
-		-device virtio-net-pci,netdev=n0,romfile= \
-		3<>"$1" 2>"$W/qemu.$boots" &
-	qpid=$!
-	# Keep both monitor FIFOs open for QEMU's whole life.
-	exec 5<>"$W/mon.in" 6<>"$W/mon.out"
-	cat <&6 >>"$W/monitor.log" &
-	catpid=$!
-}
-
-# monitor CMD: a human-monitor command.
-monitor() { echo "$1" >&5; sleep 1; }
-
-# ready N: the guest printed its N-th ready line and answers ping.
-ready() {
-	local i c
-	for i in $(seq 240); do
-		kill -0 "$qpid" 2>/dev/null || return 1
-		c=$(grep -c DOORBELL-GUEST-READY "$W/console.$boots" 2>/dev/null)
-		if [ "${c:-0}" -ge "$1" ] &&
-		   busybox ping -c1 -W1 "$GUEST" >/dev/null 2>&1; then
-			return 0
-		fi
-		sleep 0.5
-	done
-	return 1
-}
-
-# gsh CMD: run CMD in the guest's shell, print its output.
-gsh() { echo "$1" | timeout 120 busybox nc "$GUEST" 5000; }
-
-# connect PORT [nc redirections...]: retry until the guest listens.
-connect() {
-	local port=$1 i
-	shift
-	for i in $(seq 40); do
-		timeout 120 busybox nc "$GUEST" "$port" "$@" 2>/dev/null && return 0
-		sleep 0.5
-	done
-	return 1
-}
 
 # The guest's receiving nc reads a FIFO that never ends, so that it never
 # closes its side before the sender is done; the outer one does the same.
@@ -156,7 +87,7 @@ suite() {
 		sed 's/^/# qemu: /' "$W/qemu.$boots"
 		tail -40 "$W/console.$boots" | sed 's/^/# console: /'
 		ip -s link show "$TAP" | sed 's/^/# /'
-		cleanup
+		stop_qemu
 		return
 	fi
 	if grep -qi "falling back\|vhost.*fail" "$W/qemu.$boots"; then
