@@ -28,11 +28,13 @@
 #include <linux/fs.h>
 #include <linux/falloc.h>
 #include <linux/blk_types.h>
+#include <linux/blkdev.h>
 #include <linux/bvec.h>
 #include <linux/file.h>
 #include <linux/llist.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/pagemap.h>
 #include <linux/slab.h>
 #include <linux/uio.h>
 #include <linux/vhost.h>
@@ -271,6 +273,26 @@ static int dbblk_zero_fill(struct file *file, loff_t pos, u64 len)
 	return 0;
 }
 
+/*
+ * Discard on a block device: fallocate(PUNCH_HOLE) of a block device zeroes
+ * (and refuses without write-zeroes support), so issue a real discard, as
+ * BLKDISCARD does, after writing back and dropping the cached pages.
+ */
+static int dbblk_bdev_discard(struct file *file, loff_t pos, u64 len)
+{
+	struct block_device *bdev = I_BDEV(file->f_mapping->host);
+	int ret;
+
+	if (!bdev_max_discard_sectors(bdev))
+		return -EOPNOTSUPP;
+	ret = filemap_write_and_wait_range(file->f_mapping, pos, pos + len - 1);
+	if (ret)
+		return ret;
+	truncate_inode_pages_range(file->f_mapping, pos, pos + len - 1);
+	return blkdev_issue_discard(bdev, pos >> SECTOR_SHIFT, len >> SECTOR_SHIFT,
+				    GFP_KERNEL);
+}
+
 /* Discard or write zeroes: the segments are in @data. */
 static u8 dbblk_discard(struct dbblk *b, struct file *file,
 			struct iov_iter *data, u32 type)
@@ -305,8 +327,12 @@ static u8 dbblk_discard(struct dbblk *b, struct file *file,
 		}
 		if (!num)
 			continue;
-		ret = vfs_fallocate(file, mode, sector << SECTOR_SHIFT,
-				    (u64)num << SECTOR_SHIFT);
+		if (type == VIRTIO_BLK_T_DISCARD && S_ISBLK(file_inode(file)->i_mode))
+			ret = dbblk_bdev_discard(file, sector << SECTOR_SHIFT,
+						 (u64)num << SECTOR_SHIFT);
+		else
+			ret = vfs_fallocate(file, mode, sector << SECTOR_SHIFT,
+					    (u64)num << SECTOR_SHIFT);
 		if (ret == -EOPNOTSUPP && (mode & FALLOC_FL_ZERO_RANGE))
 			ret = dbblk_zero_fill(file, sector << SECTOR_SHIFT,
 					      (u64)num << SECTOR_SHIFT);
