@@ -27,7 +27,7 @@ t "modinfo: license GPL on every module" sh -c "for m in $DOORBELL_KO/*.ko; do m
 t "modinfo: a description on every module" sh -c "for m in $DOORBELL_KO/*.ko; do [ -n \"\$(modinfo -F description \$m)\" ] || exit 1; done"
 t "modinfo: every parameter says its default" sh -c "for m in $DOORBELL_KO/*.ko; do modinfo -F parm \$m | grep -v 'default' && exit 1; done; exit 0"
 # Unload in reverse dependency order: devices first, core last.
-t "every module unloads" sh -c "for m in $(echo "$mods" | grep -v '^doorbell_core$') doorbell_core; do ! grep -q \"^\$m \" /proc/modules || rmmod \$m || exit 1; done"
+t "every module unloads" sh -c "for m in $(echo "$mods" | grep -v '^doorbell_core$' | tr '\n' ' ') doorbell_core; do ! grep -q \"^\$m \" /proc/modules || rmmod \$m || exit 1; done"
 t "core unloaded" unloaded doorbell_core
 t "core loads again" insmod "$DOORBELL_KO/doorbell_core.ko"
 rmmod doorbell_core
