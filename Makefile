@@ -29,7 +29,7 @@ endif
 KDIR := $(DOORBELL_CACHE)/kernels/$(shell head -n1 $(MATRIX) 2>/dev/null)/build
 endif
 
-TOOLS := tools/doorbell-bench tools/doorbell-trace
+TOOLS := tools/doorbell-bench tools/doorbell-trace tools/vmm
 
 .PHONY: all modules tools matrix check demo clean setup checkpatch sparse install help \
 	kernel-patch kernel-patch-check debug-kernel fuzz netbench

@@ -86,6 +86,9 @@ static uint32_t pm_timer(void)
 			  1000000000ULL) & 0xffffff;
 }
 
+/* PM1a enable register: kept, so that ACPICA sees its write take. */
+static uint16_t pm1_enable;
+
 static void pio(struct vmm *v, uint16_t port, bool write, uint8_t *data,
 		uint32_t size)
 {
@@ -97,6 +100,8 @@ static void pio(struct vmm *v, uint16_t port, bool write, uint8_t *data,
 	}
 	if (write) {
 		memcpy(&x, data, size < 4 ? size : 4);
+		if (port == VMM_ACPI_PM1A_EVT + 2 && size == 2)
+			pm1_enable = x;
 		if (port == VMM_I8042_CMD && size == 1 && x == 0xfe)
 			vmm_exit(v, VMM_EXIT_REBOOT, "the guest rebooted");
 		/* PM1a control: SLP_EN with SLP_TYP 5 (_S5) */
@@ -107,6 +112,8 @@ static void pio(struct vmm *v, uint16_t port, bool write, uint8_t *data,
 	}
 	if (port == VMM_ACPI_PM1A_CNT)
 		x = 1;			/* SCI_EN: in ACPI mode */
+	else if (port == VMM_ACPI_PM1A_EVT + 2 && size == 2)
+		x = pm1_enable;		/* no event ever fires */
 	else if (port == VMM_ACPI_PM_TMR && size == 4)
 		x = pm_timer();
 	else if (port >= VMM_ACPI_PM1A_EVT && port < VMM_ACPI_PM1A_EVT + 4)

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <termios.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include "vmm.h"
@@ -168,8 +167,6 @@ void serial_io(struct vmm *v, uint16_t port, bool is_write, uint8_t *data)
 		*data = x;
 	}
 	uart_update_irq();
-	if (getenv("UTRACE") && reg != 0)
-		fprintf(stderr, "U %c%u=%02x ier=%02x thri=%d line=%d\n", is_write ? 'w' : 'r', reg, *data, uart.ier, uart.thri_pending, uart.line);
 	pthread_mutex_unlock(&uart.lock);
 }
 
