@@ -16,76 +16,9 @@
 #   no /dev/kvm: exit 1 and a message saying which; nothing left running.
 # Exit: 0 pass, 4 skip, else fail.
 set -u
-CACHE=${DOORBELL_CACHE:-/var/cache/doorbell}
-GK=$(head -n1 "$CACHE/matrix")
-KERNEL=$CACHE/kernels/$GK/vmlinuz
-VMM=tools/vmm/doorbell-vmm
-TAP=dbvm0
-W=$(mktemp -d /tmp/vmm.XXXXXX)
-n=0 failed=0
-
+. tests/vmm/lib.sh
 echo "TAP version 13"
-result() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		failed=$((failed + 1))
-	fi
-}
-bail() { echo "Bail out! $*"; exit 1; }
-loaded() { grep -q "^$1 " /proc/modules; }
-cleanup() {
-	pkill -9 -f "$VMM" 2>/dev/null
-	ip link del "$TAP" 2>/dev/null
-	rm -rf "$W"
-}
-trap cleanup EXIT
-
-[ -e /dev/kvm ] || { echo "1..0 # SKIP no /dev/kvm in the test VM"; exit 4; }
-[ -x "$VMM" ] || bail "$VMM missing: make tools"
-GUEST_INIT=tests/vmm/guest-init GUEST_MODULES="virtio_mmio virtio_blk virtio_net" \
-	tests/net/mkguest "$GK" "$W/guest.cpio.gz" || bail "guest initramfs"
-
-# vmm NAME TEST [doorbell-vmm options...]: boots the guest with
-# doorbell.test=TEST; its console in $W/NAME.out, the "DBVM key value"
-# lines in $W/NAME.dbvm, the most kicks doorbell's debugfs counters showed
-# while it ran in $W/NAME.kicks (they go with the device); returns the
-# VMM's exit status.
-vmm() {
-	local name=$1 test=$2 rc pid k max=0
-	shift 2
-	timeout 300 "$VMM" --kernel "$KERNEL" --initrd "$W/guest.cpio.gz" --mem 256 \
-		--append "console=ttyS0 panic=-1 loglevel=4 pci=off doorbell.test=$test" \
-		"$@" </dev/null >"$W/$name.out" 2>&1 &
-	pid=$!
-	while kill -0 $pid 2>/dev/null; do
-		k=$(kicks)
-		[ "$k" -gt "$max" ] && max=$k
-		sleep 0.2
-	done
-	wait $pid
-	rc=$?
-	echo $max >"$W/$name.kicks"
-	grep -a -o 'DBVM .*' "$W/$name.out" | tr -d '\r' >"$W/$name.dbvm"
-	return $rc
-}
-# dbvm NAME KEY: the value of the guest's "DBVM KEY value" line.
-dbvm() { awk -v k="$2" '$2 == k { print $3; exit }' "$W/$1.dbvm"; }
-has() { grep -q "^DBVM $2\( \|$\)" "$W/$1.dbvm"; }
-show() { sed 's/^/# /' "$W/$1.out" | tail -n 15; }
-sum() { head -c "$2" "$1" | sha256sum | cut -c1-64; }
-kicks() {
-	local k=0 f v
-	for f in /sys/kernel/debug/doorbell/*/kicks; do
-		# a device may go away between the glob and the read
-		v=$(cat "$f" 2>/dev/null) && k=$((k + v))
-	done
-	echo "$k"
-}
-grep -q " /sys/kernel/debug debugfs " /proc/mounts ||
-	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+vmm_setup
 
 # --- errors, first: doorbell_blk is not loaded yet ---
 truncate -s 16M "$W/disk"
