@@ -6,6 +6,7 @@
 #   make check           set-up, build, the VM test suite on every kernel
 #   make demo            set-up, build, the demo on the default kernel
 #   make netbench        iperf3: doorbell-net vs vhost-net vs userspace
+#   make blkbench        fio: doorbell-blk vs the VMM's userspace backend vs native
 #   make KDIR=/lib/modules/$(uname -r)/build    build for the running kernel
 #
 # Invoked by kbuild (M=...), this file hands over to Kbuild.
@@ -32,7 +33,7 @@ endif
 TOOLS := tools/doorbell-bench tools/doorbell-trace tools/vmm
 
 .PHONY: all modules tools matrix check demo clean setup checkpatch sparse install help \
-	kernel-patch kernel-patch-check debug-kernel fuzz netbench
+	kernel-patch kernel-patch-check debug-kernel fuzz netbench blkbench
 
 all: modules tools
 
@@ -94,6 +95,14 @@ netbench: setup
 	ip3=$$(tools/netbench/fetch-iperf3) && \
 	tests/vm/run --kernel $(NETBENCH_KERNEL) --timeout 1800 --results results/netbench -- \
 		env DOORBELL_IPERF3=$$ip3 tools/netbench/doorbell-netbench
+
+# fio in a tools/vmm guest: doorbell-blk vs the VMM's userspace backend vs
+# native (a benchmark, not a test; BLKBENCH_KERNEL to choose the kernel).
+BLKBENCH_KERNEL ?= $(shell head -n1 $(MATRIX) 2>/dev/null)
+blkbench: setup tools
+	tests/build-matrix.sh $(BLKBENCH_KERNEL)
+	tests/vm/run --kernel $(BLKBENCH_KERNEL) --timeout 3600 --results results/blkbench -- \
+		tools/blkbench/doorbell-blkbench
 
 sparse:
 	tests/sparse.sh
