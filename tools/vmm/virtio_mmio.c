@@ -408,6 +408,19 @@ bool vq_wait_kick(struct vmm_queue *q)
 	return !__atomic_load_n(&q->dev->stopping, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * A descriptor is copied out of guest memory once and only the copy is
+ * used: the guest can rewrite the table at any time.
+ */
+static struct vring_desc desc_read(const struct vring_desc *p)
+{
+	struct vring_desc d;
+
+	memcpy(&d, (const void *)p, sizeof(d));
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	return d;
+}
+
 static int vq_add_desc(struct vmm *v, struct user_req *r,
 		       const struct vring_desc *desc)
 {
@@ -427,6 +440,35 @@ static int vq_add_desc(struct vmm *v, struct user_req *r,
 	return 0;
 }
 
+/* The chain of an indirect table; 1, or -1 when it is malformed. */
+static int vq_indirect(struct vmm *v, struct user_req *r,
+		       const struct vring_desc *desc)
+{
+	const struct vring_desc *table;
+	struct vring_desc d;
+	uint32_t max, n, i = 0;
+
+	if (desc->len % sizeof(d) || !desc->len ||
+	    desc->len / sizeof(d) > VMM_QUEUE_SIZE ||
+	    (desc->flags & VRING_DESC_F_NEXT))
+		return -1;
+	table = gpa_range(v, desc->addr, desc->len);
+	if (!table)
+		return -1;
+	max = desc->len / sizeof(d);
+	for (n = 0; n < max; n++) {
+		d = desc_read(&table[i]);
+		if ((d.flags & VRING_DESC_F_INDIRECT) || vq_add_desc(v, r, &d))
+			return -1;
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			return 1;
+		i = d.next;
+		if (i >= max)
+			return -1;
+	}
+	return -1;		/* a loop */
+}
+
 /*
  * The next available chain: 1 and r filled, 0 when there is none, -1 when
  * the guest's ring is malformed (the caller stops serving the queue).
@@ -436,54 +478,35 @@ int vq_pop(struct virtio_dev *d, struct vmm_queue *q, struct user_req *r)
 	struct vmm *v = d->vmm;
 	struct vring_desc *table = (struct vring_desc *)(v->mem + q->desc);
 	struct vring_avail *avail = (struct vring_avail *)(v->mem + q->avail);
-	struct vring_desc *desc, *ind;
-	uint16_t idx, head, i, n, max;
-	uint32_t count = 0;
+	struct vring_desc desc;
+	uint16_t idx, head, i;
+	uint32_t count;
 
 	idx = __atomic_load_n(&avail->idx, __ATOMIC_ACQUIRE);
 	if (idx == q->last_avail)
 		return 0;
 	if ((uint16_t)(idx - q->last_avail) > q->num)
 		return -1;
-	head = avail->ring[q->last_avail % q->num];
+	head = __atomic_load_n(&avail->ring[q->last_avail % q->num],
+			       __ATOMIC_RELAXED);
 	q->last_avail++;
 	if (head >= q->num)
 		return -1;
 	r->head = head;
 	r->nout = r->nin = 0;
-	i = head;
-	for (;;) {
-		desc = &table[i];
-		if (++count > q->num)
-			return -1;		/* a loop */
-		if (desc->flags & VRING_DESC_F_INDIRECT) {
-			if (desc->len % sizeof(*ind) || !desc->len ||
-			    desc->len / sizeof(*ind) > VMM_QUEUE_SIZE ||
-			    (desc->flags & VRING_DESC_F_NEXT))
-				return -1;
-			ind = gpa_range(v, desc->addr, desc->len);
-			if (!ind)
-				return -1;
-			max = desc->len / sizeof(*ind);
-			for (n = 0, i = 0;; n++) {
-				if (n == max || (ind[i].flags & VRING_DESC_F_INDIRECT) ||
-				    vq_add_desc(v, r, &ind[i]))
-					return -1;
-				if (!(ind[i].flags & VRING_DESC_F_NEXT))
-					return 1;
-				i = ind[i].next;
-				if (i >= max)
-					return -1;
-			}
-		}
-		if (vq_add_desc(v, r, desc))
+	for (i = head, count = 0; count < q->num; count++) {
+		desc = desc_read(&table[i]);
+		if (desc.flags & VRING_DESC_F_INDIRECT)
+			return vq_indirect(v, r, &desc);	/* ends the chain */
+		if (vq_add_desc(v, r, &desc))
 			return -1;
-		if (!(desc->flags & VRING_DESC_F_NEXT))
+		if (!(desc.flags & VRING_DESC_F_NEXT))
 			return 1;
-		i = desc->next;
+		i = desc.next;
 		if (i >= q->num)
 			return -1;
 	}
+	return -1;		/* a loop */
 }
 
 void vq_push(struct virtio_dev *d, struct vmm_queue *q, uint16_t head,
