@@ -13,19 +13,8 @@
 # Exit: 0 pass, 4 skip, else fail.
 set -u
 . tests/net/lib.sh
-n=0 failed=0
-
+. tests/tap.sh
 echo "TAP version 13"
-result() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		failed=$((failed + 1))
-	fi
-}
-bail() { echo "Bail out! $*"; exit 1; }
 
 [ -e /dev/kvm ] || { echo "1..0 # SKIP no /dev/kvm in the test VM"; exit 4; }
 command -v qemu-system-x86_64 >/dev/null ||

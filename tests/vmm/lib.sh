@@ -11,18 +11,7 @@ TAP=dbvm0
 W=$(mktemp -d /tmp/vmm.XXXXXX)
 INITRD=$W/guest.cpio.gz
 GUEST_MEM=256
-n=0 failed=0
-
-result() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		failed=$((failed + 1))
-	fi
-}
-bail() { echo "Bail out! $*"; exit 1; }
+. tests/tap.sh
 loaded() { grep -q "^$1 " /proc/modules; }
 cleanup() {
 	pkill -9 -f "$VMM" 2>/dev/null
