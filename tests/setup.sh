@@ -119,6 +119,10 @@ for k in $kernels; do
 	unpack_kernel "$k"
 done
 
+# fio and its libraries for the nested guests of 56-blk.sh (the test VM has
+# no network).
+say "fio for the nested guests: $("$(dirname "$0")/../tools/blkbench/fetch-fio")"
+
 # The matrix, default kernel first.
 printf '%s\n' $kernels >"$MATRIX.tmp"
 mv "$MATRIX.tmp" "$MATRIX"
