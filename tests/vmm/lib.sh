@@ -62,7 +62,7 @@ vmm_once() {
 	local name=$1 test=$2 rc pid k max=0 t0=$SECONDS
 	shift 2
 	timeout 600 "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem "$GUEST_MEM" \
-		--append "console=ttyS0 panic=-1 loglevel=4 pci=off doorbell.test=$test" \
+		--append "console=ttyS0 panic=-1 loglevel=4 pci=off maxcpus=1 doorbell.test=$test" \
 		"$@" </dev/null >"$W/$name.out" 2>&1 &
 	pid=$!
 	while kill -0 $pid 2>/dev/null; do
