@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
+# kernels: default
 # DKMS as a user runs it: add, build, install against the running kernel's
 # headers, then modprobe the installed modules and remove the package.
 # Runs inside the test VM (its root is a throwaway overlay).
