@@ -59,17 +59,6 @@ static uint64_t blk_features(struct virtio_dev *d)
 	return f;
 }
 
-static void blk_config(struct virtio_dev *d, uint32_t off, void *buf,
-		       uint32_t len)
-{
-	struct blk *b = d->priv;
-
-	if (off + len > sizeof(b->config))
-		memset(buf, 0, len);
-	else
-		memcpy(buf, (uint8_t *)&b->config + off, len);
-}
-
 static int blk_start_kernel(struct virtio_dev *d)
 {
 	struct blk *b = d->priv;
@@ -318,7 +307,6 @@ static const struct virtio_ops blk_ops = {
 	.device_id = 2,
 	.name = "virtio-blk",
 	.features = blk_features,
-	.config = blk_config,
 	.start = blk_start,
 	.stop = blk_stop,
 };
@@ -376,13 +364,11 @@ int blk_add(struct vmm *v, const char *opt)
 	d = virtio_add(v, &blk_ops, queues, b);
 	d->user = user;
 	if (!user) {
-		d->vhost = open("/dev/doorbell-blk", O_RDWR | O_CLOEXEC);
-		if (d->vhost < 0)
-			vmm_die("disk %s: open /dev/doorbell-blk: %s (is doorbell_blk loaded?)",
-				b->path, strerror(errno));
-		if (ioctl(d->vhost, VHOST_SET_OWNER) < 0 ||
-		    ioctl(d->vhost, VHOST_GET_FEATURES, &b->backend_features) < 0)
-			vmm_die("disk %s: doorbell-blk: %s", b->path, strerror(errno));
+		char what[256];
+
+		snprintf(what, sizeof(what), "disk %s", b->path);
+		vhost_open(d, "/dev/doorbell-blk", "doorbell_blk", what,
+			   &b->backend_features);
 	}
 
 	b->config.capacity = b->sectors;
@@ -395,5 +381,7 @@ int blk_add(struct vmm *v, const char *opt)
 	b->config.max_write_zeroes_sectors = BLK_MAX_SECTORS;
 	b->config.max_write_zeroes_seg = BLK_MAX_SEG;
 	b->config.write_zeroes_may_unmap = 1;
+	d->config = &b->config;
+	d->config_len = sizeof(b->config);
 	return 0;
 }

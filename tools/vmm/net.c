@@ -60,17 +60,6 @@ static uint64_t net_features(struct virtio_dev *d)
 	return f & (n->backend_features | (1ULL << VIRTIO_NET_F_MAC));
 }
 
-static void net_config(struct virtio_dev *d, uint32_t off, void *buf,
-		       uint32_t len)
-{
-	struct net *n = d->priv;
-
-	if (off + len > sizeof(n->config))
-		memset(buf, 0, len);
-	else
-		memcpy(buf, (uint8_t *)&n->config + off, len);
-}
-
 static int net_set_backend(struct virtio_dev *d, int fd)
 {
 	uint32_t i;
@@ -226,7 +215,6 @@ static const struct virtio_ops net_ops = {
 	.device_id = 1,
 	.name = "virtio-net",
 	.features = net_features,
-	.config = net_config,
 	.start = net_start,
 	.stop = net_stop,
 };
@@ -289,16 +277,15 @@ int net_add(struct vmm *v, const char *opt)
 
 	d = virtio_add(v, &net_ops, 2, n);
 	d->user = n->backend == NET_USER;
+	d->config = &n->config;
+	d->config_len = sizeof(n->config);
 	if (!d->user) {
-		d->vhost = open(net_dev[n->backend], O_RDWR | O_CLOEXEC);
-		if (d->vhost < 0)
-			vmm_die("net %s: open %s: %s (is %s loaded?)", n->ifname,
-				net_dev[n->backend], strerror(errno),
-				n->backend == NET_KERNEL ? "doorbell_net" : "vhost_net");
-		if (ioctl(d->vhost, VHOST_SET_OWNER) < 0 ||
-		    ioctl(d->vhost, VHOST_GET_FEATURES, &n->backend_features) < 0)
-			vmm_die("net %s: %s: %s", n->ifname, net_dev[n->backend],
-				strerror(errno));
+		char what[64];
+
+		snprintf(what, sizeof(what), "net %s", n->ifname);
+		vhost_open(d, net_dev[n->backend],
+			   n->backend == NET_KERNEL ? "doorbell_net" : "vhost_net",
+			   what, &n->backend_features);
 	}
 	free(s);
 	return 0;

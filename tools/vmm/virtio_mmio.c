@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <linux/vhost.h>
 #include <linux/virtio_config.h>
@@ -276,10 +277,11 @@ bool virtio_mmio(struct vmm *v, uint64_t addr, bool write, uint8_t *data,
 			/* config space: read-only here */
 			if (write)
 				;
-			else if (len > 8 || off + len > VMM_MMIO_SIZE)
+			else if (len > 8 || off - VIRTIO_MMIO_CONFIG + len > d->config_len)
 				memset(data, 0, len);
 			else
-				d->ops->config(d, off - VIRTIO_MMIO_CONFIG, data, len);
+				memcpy(data, (const uint8_t *)d->config +
+				       off - VIRTIO_MMIO_CONFIG, len);
 		} else if (len != 4 || (off & 3)) {
 			if (!write)
 				memset(data, 0, len);
@@ -294,6 +296,23 @@ bool virtio_mmio(struct vmm *v, uint64_t addr, bool write, uint8_t *data,
 		return true;
 	}
 	return false;
+}
+
+/*
+ * A kernel backend's device: open it and take ownership (the VMM's memory
+ * becomes the backend's), and read the features it serves.  Exits with a
+ * message naming the module when the device is missing.
+ */
+void vhost_open(struct virtio_dev *d, const char *dev, const char *module,
+		const char *what, uint64_t *features)
+{
+	d->vhost = open(dev, O_RDWR | O_CLOEXEC);
+	if (d->vhost < 0)
+		vmm_die("%s: open %s: %s (is %s loaded?)", what, dev,
+			strerror(errno), module);
+	if (ioctl(d->vhost, VHOST_SET_OWNER) < 0 ||
+	    ioctl(d->vhost, VHOST_GET_FEATURES, features) < 0)
+		vmm_die("%s: %s: %s", what, dev, strerror(errno));
 }
 
 /*

@@ -70,8 +70,6 @@ struct virtio_ops {
 	const char *name;
 	/* features the device offers, the backend's already folded in */
 	uint64_t (*features)(struct virtio_dev *d);
-	/* read of the device config space: fills buf[0..len) at offset */
-	void (*config)(struct virtio_dev *d, uint32_t off, void *buf, uint32_t len);
 	/* DRIVER_OK: start serving the ready queues; 0 or -errno */
 	int (*start)(struct virtio_dev *d);
 	/* device reset by the driver, or VMM exit */
@@ -94,6 +92,10 @@ struct virtio_dev {
 	uint32_t config_gen;
 	bool started;
 	bool stopping;		/* user backend threads: return */
+
+	/* the device's config space (read-only to the driver) */
+	const void *config;
+	uint32_t config_len;
 
 	/* the backend: vhost fd (kernel) or -1 (user) */
 	int vhost;
@@ -138,6 +140,8 @@ struct virtio_dev *virtio_add(struct vmm *v, const struct virtio_ops *ops,
 bool virtio_mmio(struct vmm *v, uint64_t addr, bool write, uint8_t *data,
 		 uint32_t len);
 void virtio_stop_all(struct vmm *v);
+void vhost_open(struct virtio_dev *d, const char *dev, const char *module,
+		const char *what, uint64_t *features);
 int vhost_setup(struct virtio_dev *d, uint64_t features);
 void vhost_teardown(struct virtio_dev *d);
 int user_queues_start(struct virtio_dev *d, void *(*fn)(void *));
