@@ -117,14 +117,16 @@ for backend in kernel user; do
 	rc=$?
 	[ $rc = 0 ] && [ "$(dbvm "mq-$backend" queues)" = 2 ] && has "mq-$backend" cpu0-ok &&
 		has "mq-$backend" cpu1-ok
-	result $? "virtio-blk, $backend backend: 2 queues on 2 vCPUs, each CPU's writes read back ($(tr '\n' ' ' <"$W/mq-$backend.dbvm" | cut -c1-120))"
+	result $? "virtio-blk, $backend backend: 2 queues on 2 vCPUs, each CPU's writes read back (exit $rc; $(tr '\n' ' ' <"$W/mq-$backend.dbvm" | cut -c1-120))"
+	has "mq-$backend" done || show "mq-$backend"
 
 	want=$(sum "$W/disk" 4194304)
 	vmm "ro-$backend" blk-ro --cpus 1 --disk "$W/disk,ro,backend=$backend"
 	rc=$?
 	[ $rc = 0 ] && [ "$(dbvm "ro-$backend" ro)" = 1 ] && has "ro-$backend" write-refused &&
 		[ "$(dbvm "ro-$backend" read)" = "$want" ] && [ "$(sum "$W/disk" 4194304)" = "$want" ]
-	result $? "virtio-blk, $backend backend: read-only disk: reads, refuses writes, the file unchanged"
+	result $? "virtio-blk, $backend backend: read-only disk: reads, refuses writes, the file unchanged (exit $rc)"
+	has "ro-$backend" done || show "ro-$backend"
 done
 
 # --- virtio-net ---

@@ -20,8 +20,11 @@
  *   the work pointer.  A kick that finds the work already queued is
  *   "coalesced" into the pending run.  A doorbell_call by the worker during
  *   that run is the completion; the first KVM irq event after it (the irqfd
- *   firing: kvm_set_irq or kvm_msi_set_irq), the kvm_apic_accept_irq, the
- *   kvm_inj_virq and the kvm_entry on the injecting thread follow it.
+ *   firing: kvm_set_irq or kvm_msi_set_irq), the kvm_apic_accept_irq and
+ *   kvm_inj_virq of its vector (the MSI's data, or the IOAPIC entry that
+ *   kvm_ioapic_set_irq shows for the GSI's pin: a timer interrupt accepted
+ *   in between is not the completion) and the kvm_entry on the injecting
+ *   thread follow it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -79,7 +82,7 @@ static struct evdesc evs[NR_EV] = {
 	[E_ENTRY]	= { "kvm", "kvm_entry", { "vcpu_id" } },
 	[E_SET_IRQ]	= { "kvm", "kvm_set_irq", { "gsi", "level" } },
 	[E_MSI_IRQ]	= { "kvm", "kvm_msi_set_irq", { "address", "data" } },
-	[E_IOAPIC_IRQ]	= { "kvm", "kvm_ioapic_set_irq", { "pin" } },
+	[E_IOAPIC_IRQ]	= { "kvm", "kvm_ioapic_set_irq", { "pin", "e" } },
 	[E_ACCEPT]	= { "kvm", "kvm_apic_accept_irq", { "apicid", "vec" } },
 	[E_INJ]		= { "kvm", "kvm_inj_virq", { "vector" } },
 	[E_KICK]	= { "doorbell", "doorbell_kick", { "dev", "poll", "count" }, true },
@@ -515,6 +518,32 @@ static long next_ev(long i, int ev, uint32_t tid, size_t limit)
 	return -1;
 }
 
+/* The next event of kind @ev after @i whose field @f is @val (any if -1). */
+static long next_ev_val(long i, int ev, int f, int64_t val, size_t limit)
+{
+	size_t j;
+
+	for (j = i + 1; j < nrecs && j < (size_t)i + 1 + limit; j++)
+		if (recs[j].ev == ev && (val < 0 || recs[j].f[f] == (uint64_t)val))
+			return j;
+	return -1;
+}
+
+/*
+ * The vector an irqfd's injection delivers: an MSI's data, or the vector of
+ * the IOAPIC redirection entry of the GSI's pin (kvm_ioapic_set_irq's
+ * entry, low 8 bits).  -1 when the trace does not say.
+ */
+static int64_t irq_vector(long irq)
+{
+	long io;
+
+	if (recs[irq].ev == E_MSI_IRQ)
+		return recs[irq].f[1] & 0xff;
+	io = next_ev_val(irq, E_IOAPIC_IRQ, 0, recs[irq].f[0], 4096);
+	return io < 0 ? -1 : (int64_t)(recs[io].f[1] & 0xff);
+}
+
 static void correlate(void)
 {
 	size_t i;
@@ -590,10 +619,17 @@ static void correlate(void)
 					k.irq = j;
 					break;
 				}
-			if (k.irq >= 0)
-				k.accept = next_ev(k.irq, E_ACCEPT, 0, 4096);
-			if (k.accept >= 0)
-				k.inj = next_ev(k.accept, E_INJ, 0, 1 << 16);
+			/* The APIC accepting and the vCPU injecting that
+			 * irq's vector, not another interrupt (a timer).
+			 */
+			if (k.irq >= 0) {
+				int64_t vec = irq_vector(k.irq);
+
+				k.accept = next_ev_val(k.irq, E_ACCEPT, 1, vec, 4096);
+				if (k.accept >= 0)
+					k.inj = next_ev_val(k.accept, E_INJ, 0,
+							    recs[k.accept].f[1], 1 << 16);
+			}
 			if (k.inj >= 0)
 				k.inj_entry = next_ev(k.inj, E_ENTRY,
 						      recs[k.inj].tid, 4096);
