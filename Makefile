@@ -7,6 +7,7 @@
 #   make demo            set-up, build, the demo on the default kernel
 #   make netbench        iperf3: doorbell-net vs vhost-net vs userspace
 #   make blkbench        fio: doorbell-blk vs the VMM's userspace backend vs native
+#   make trace-overhead  doorbell-bench with tracepoints off vs compiled out
 #   make KDIR=/lib/modules/$(uname -r)/build    build for the running kernel
 #
 # Invoked by kbuild (M=...), this file hands over to Kbuild.
@@ -33,7 +34,7 @@ endif
 TOOLS := tools/doorbell-bench tools/doorbell-trace tools/vmm
 
 .PHONY: all modules tools matrix check demo clean setup checkpatch sparse install help \
-	kernel-patch kernel-patch-check debug-kernel fuzz netbench blkbench
+	kernel-patch kernel-patch-check debug-kernel fuzz netbench blkbench trace-overhead
 
 all: modules tools
 
@@ -103,6 +104,21 @@ blkbench: setup tools
 	tests/build-matrix.sh $(BLKBENCH_KERNEL)
 	tests/vm/run --kernel $(BLKBENCH_KERNEL) --timeout 3600 --results results/blkbench -- \
 		tools/blkbench/doorbell-blkbench
+
+# What doorbell's tracepoints cost while tracing is off: doorbell-bench on
+# the modules as built against the same sources built with -DNOTRACE (no
+# tracepoint at all), alternated in one boot (a benchmark, not a test).
+TRACE_OVERHEAD_KERNEL ?= $(shell head -n1 $(MATRIX) 2>/dev/null)
+NOTRACE := $(BUILD)/$(TRACE_OVERHEAD_KERNEL)-notrace
+trace-overhead: setup tools
+	tests/build-matrix.sh $(TRACE_OVERHEAD_KERNEL)
+	rm -rf $(NOTRACE) && mkdir -p $(NOTRACE) && \
+	tar -C $(PWD) --exclude='*.o' --exclude='*.ko' --exclude='.*.cmd' --exclude='*.mod*' \
+		-cf - Kbuild Makefile drivers include | tar -C $(NOTRACE) -xf - && \
+	$(MAKE) -s -C $(DOORBELL_CACHE)/kernels/$(TRACE_OVERHEAD_KERNEL)/build M=$(NOTRACE) \
+		KCFLAGS=-DNOTRACE W=1 modules
+	tests/vm/run --kernel $(TRACE_OVERHEAD_KERNEL) --timeout 1800 \
+		--results results/trace-overhead -- tools/doorbell-trace/trace-overhead $(NOTRACE)/drivers
 
 sparse:
 	tests/sparse.sh
