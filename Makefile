@@ -110,6 +110,7 @@ blkbench: setup tools
 # tracepoint at all), alternated in one boot (a benchmark, not a test).
 TRACE_OVERHEAD_KERNEL ?= $(shell head -n1 $(MATRIX) 2>/dev/null)
 NOTRACE := $(BUILD)/$(TRACE_OVERHEAD_KERNEL)-notrace
+TRACE_OVERHEAD_ROUNDS ?= 5
 trace-overhead: setup tools
 	tests/build-matrix.sh $(TRACE_OVERHEAD_KERNEL)
 	rm -rf $(NOTRACE) && mkdir -p $(NOTRACE) && \
@@ -118,7 +119,7 @@ trace-overhead: setup tools
 	$(MAKE) -s -C $(DOORBELL_CACHE)/kernels/$(TRACE_OVERHEAD_KERNEL)/build M=$(NOTRACE) \
 		KCFLAGS=-DNOTRACE W=1 modules
 	tests/vm/run --kernel $(TRACE_OVERHEAD_KERNEL) --timeout 1800 \
-		--results results/trace-overhead -- tools/doorbell-trace/trace-overhead $(NOTRACE)/drivers
+		--results results/trace-overhead -- tools/doorbell-trace/trace-overhead $(NOTRACE)/drivers $(TRACE_OVERHEAD_ROUNDS)
 
 sparse:
 	tests/sparse.sh

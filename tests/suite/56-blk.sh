@@ -8,7 +8,8 @@
 # - mke2fs and 32 files with their sha256s; after the power-off a second
 #   boot mounts the file system read-only and checks every file;
 # - fio verify: random 4k writes at QD 32 with crc32c, then read and
-#   verified (fio's exit status and error count);
+#   verified (fio's exit status and error count), on the file and on a
+#   memory-backed null_blk with 4k blocks opened O_DIRECT (bios);
 # - discard and write zeroes from the guest (blkdiscard, blkdiscard -z):
 #   the ranges read as zeroes in the backing file, the discarded one is a
 #   hole (fewer blocks allocated), the bytes around them unchanged;
@@ -50,6 +51,22 @@ rc=$?
 [ $rc = 0 ] && [ "$(dbvm fio fio-rc)" = 0 ] && [ "$(dbvm fio fio-errors)" = 0 ] && has fio fio-verified
 result $? "fio verify: randwrite 4k QD 32 with crc32c, read back and verified (fio exit $(dbvm fio fio-rc), err=$(dbvm fio fio-errors))"
 [ $rc = 0 ] || show fio
+
+# A block device opened O_DIRECT: doorbell-blk's kiocbs go to the block
+# layer as bios (blkdev_direct_IO) and complete asynchronously; a
+# memory-backed null_blk with 4k blocks keeps the data for fio's verify.
+if modprobe null_blk nr_devices=1 gb=1 bs=4096 memory_backed=1 queue_mode=2 2>"$W/nullb.err" &&
+	[ -b /dev/nullb0 ]; then
+	vmm fionb blk-fio --cpus 2 --disk /dev/nullb0,direct,queues=2
+	rc=$?
+	[ $rc = 0 ] && [ "$(dbvm fionb fio-rc)" = 0 ] && [ "$(dbvm fionb fio-errors)" = 0 ] &&
+		has fionb fio-verified && [ "$(dbvm fionb lbs)" = 4096 ]
+	result $? "fio verify on a memory-backed null_blk opened O_DIRECT, 2 queues (bios): fio exit $(dbvm fionb fio-rc), err=$(dbvm fionb fio-errors), the guest's block size $(dbvm fionb lbs) (exit $rc)"
+	[ $rc = 0 ] || show fionb
+	rmmod null_blk
+else
+	result 1 "null_blk: $(cat "$W/nullb.err")"
+fi
 
 # The backing file full of data first, so that zeroes and holes show.
 head -c 8388608 /dev/urandom >"$D"

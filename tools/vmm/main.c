@@ -3,7 +3,7 @@
  * doorbell-vmm: options, the KVM VM and its vCPU threads, exits.
  *
  * usage: doorbell-vmm --kernel BZIMAGE [--initrd FILE] [--append CMDLINE]
- *            [--mem MIB] [--cpus N] [--disk FILE[,ro][,backend=kernel|user]]...
+ *            [--mem MIB] [--cpus N] [--disk FILE[,ro][,direct][,backend=kernel|user]]...
  *            [--net tap=NAME[,backend=kernel|vhost-net|user]]...
  *
  * Exit status: 0 the guest powered off, 2 it rebooted, 3 it triple-faulted,
@@ -244,7 +244,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: doorbell-vmm --kernel BZIMAGE [--initrd FILE] [--append CMDLINE]\n"
 	      "           [--mem MIB] [--cpus N] [--debug]\n"
-	      "           [--disk FILE[,ro][,queues=N][,backend=kernel|user]]...\n"
+	      "           [--disk FILE[,ro][,direct][,queues=N][,backend=kernel|user]]...\n"
 	      "           [--net tap=NAME[,mac=XX:..][,backend=kernel|vhost-net|user]]...\n"
 	      "Boots a 64-bit Linux bzImage with an 8250 console on stdin/stdout and\n"
 	      "virtio-mmio devices.  backend=kernel serves a queue in the kernel\n"
