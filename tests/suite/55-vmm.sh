@@ -78,7 +78,7 @@ t0=$(date +%s.%N)
 vmm boot1 boot --cpus 1
 rc=$?
 t1=$(date +%s.%N)
-has boot1 done
+has boot1 "done"
 result $(( rc != 0 || $? )) "boot to userspace and power off, 1 vCPU: exit $rc, $(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }") s"
 [ "$rc" = 0 ] || show boot1
 vmm boot2 boot --cpus 2
@@ -118,7 +118,7 @@ for backend in kernel user; do
 	[ $rc = 0 ] && [ "$(dbvm "mq-$backend" queues)" = 2 ] && has "mq-$backend" cpu0-ok &&
 		has "mq-$backend" cpu1-ok
 	result $? "virtio-blk, $backend backend: 2 queues on 2 vCPUs, each CPU's writes read back (exit $rc; $(tr '\n' ' ' <"$W/mq-$backend.dbvm" | cut -c1-120))"
-	has "mq-$backend" done || show "mq-$backend"
+	has "mq-$backend" "done" || show "mq-$backend"
 
 	want=$(sum "$W/disk" 4194304)
 	vmm "ro-$backend" blk-ro --cpus 1 --disk "$W/disk,ro,backend=$backend"
@@ -126,7 +126,7 @@ for backend in kernel user; do
 	[ $rc = 0 ] && [ "$(dbvm "ro-$backend" ro)" = 1 ] && has "ro-$backend" write-refused &&
 		[ "$(dbvm "ro-$backend" read)" = "$want" ] && [ "$(sum "$W/disk" 4194304)" = "$want" ]
 	result $? "virtio-blk, $backend backend: read-only disk: reads, refuses writes, the file unchanged (exit $rc)"
-	has "ro-$backend" done || show "ro-$backend"
+	has "ro-$backend" "done" || show "ro-$backend"
 done
 
 # --- virtio-net ---
