@@ -4,26 +4,32 @@
 # usage: tests/suite/40-fuzz.sh [--long]
 # Ioctl-sequence fuzzing of /dev/doorbell (tests/fuzz/doorbell_fuzz): every
 # call returns success or a documented errno, counts stay exact, no splat.
+# Then the vhost devices, /dev/doorbell-blk and /dev/doorbell-net
+# (tests/fuzz/vhost_fuzz): every vhost call and SET_BACKEND with random
+# arguments and random ring contents behind valid set-ups, each call
+# success or a documented errno.
 # On a kernel with fault injection (the debug kernel) it runs again with
 # failslab and fail_page_alloc failing the fuzzer's allocations (ENOMEM
 # tolerated, nothing else).  Then both modules must unload.  Short mode:
-# 4 threads x 5000 iterations; --long (make fuzz): 4 x 250000 = 1e6.
+# 4 threads x 5000 iterations; --long (make fuzz): 4 x 250000 = 1e6, for
+# each of the three devices.
 bin=tests/fuzz/doorbell_fuzz
+vbin=tests/fuzz/vhost_fuzz
 iters=5000 fiters=2000
 if [ "${1:-}" = --long ]; then iters=250000 fiters=50000; fi
-if [ ! -x "$bin" ]; then
-	echo "40-fuzz: $bin missing: run 'make -C tests/fuzz' on the host first" >&2
+if [ ! -x "$bin" ] || [ ! -x "$vbin" ]; then
+	echo "40-fuzz: $bin or $vbin missing: run 'make -C tests/fuzz' on the host first" >&2
 	exit 1
 fi
 loaded() { grep -q "^$1 " /proc/modules; }
-for m in doorbell_core doorbell; do
+for m in doorbell_core doorbell doorbell_blk doorbell_net; do
 	loaded "$m" || insmod "$DOORBELL_KO/$m.ko" || exit 1
 done
 grep -q " /sys/kernel/debug debugfs " /proc/mounts ||
 	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 
 echo "TAP version 13"
-echo "1..3"
+echo "1..5"
 n=1 fail=0
 ok() { echo "ok $n $*"; n=$((n + 1)); }
 notok() { echo "not ok $n $*"; n=$((n + 1)); fail=1; }
@@ -67,11 +73,21 @@ else
 	n=$((n + 1))
 fi
 
+for d in blk net; do
+	if "$vbin" -d /dev/doorbell-$d -n $iters -t 4 -s "$seed" >/tmp/vfuzz.out; then
+		sed 's/^/# /' /tmp/vfuzz.out
+		ok "vhost ioctl-sequence fuzzing of /dev/doorbell-$d: 4 x $iters iterations, seed $seed"
+	else
+		sed 's/^/# /' /tmp/vfuzz.out | head -n 60
+		notok "vhost ioctl-sequence fuzzing of /dev/doorbell-$d: 4 x $iters iterations, seed $seed"
+	fi
+done
+
 rc=0
-for m in doorbell doorbell_core; do rmmod "$m" || rc=1; done
+for m in doorbell_net doorbell_blk doorbell doorbell_core; do rmmod "$m" || rc=1; done
 if [ $rc = 0 ] && ! loaded doorbell && ! loaded doorbell_core; then
-	ok "both modules unload after the fuzzing"
+	ok "the modules unload after the fuzzing"
 else
-	notok "both modules unload after the fuzzing"
+	notok "the modules unload after the fuzzing"
 fi
 exit $fail
