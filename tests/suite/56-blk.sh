@@ -46,7 +46,7 @@ result $? "after the power-off: the file system mounts, 32 files, every sha256 e
 result $? "the guest's kicks reached doorbell-blk ($(cat "$W/fs.kicks") kicks)"
 
 truncate -s 0 "$D" && truncate -s 64M "$D"
-vmm fio blk-fio --cpus 2 --disk "$D"
+vmm fio blk-fio --cpus 1 --disk "$D"
 rc=$?
 [ $rc = 0 ] && [ "$(dbvm fio fio-rc)" = 0 ] && [ "$(dbvm fio fio-errors)" = 0 ] && has fio fio-verified
 result $? "fio verify: randwrite 4k QD 32 with crc32c, read back and verified (fio exit $(dbvm fio fio-rc), err=$(dbvm fio fio-errors))"

@@ -46,6 +46,13 @@ vmm_setup() {
 # set (6.12), a triple fault at 2.5 s (6.1), a hang after 4 s (6.1): 3
 # boots of about 50 with this VMM.  A guest that never comes up fails the
 # check that follows.
+# A guest that triple-faults without a word on its console (no Oops, BUG:,
+# Kernel panic, WARNING: CPU or general protection: its kernel saw nothing
+# wrong) is run again too, at most twice, and the TAP output says so.  With
+# 2 vCPUs under IO load this happened with the VMM's userspace backend
+# (blkbench) as with doorbell-blk (56-blk's fio verify, stop 15's CI), so
+# it does not come from a backend.  A guest whose kernel reports a fault is
+# never run again.
 BOOT_WAIT=${BOOT_WAIT:-180}
 vmm() {
 	local name=$1 test=$2 rc try
@@ -53,8 +60,13 @@ vmm() {
 	for try in 1 2 3; do
 		vmm_once "$name" "$test" "$@"
 		rc=$?
-		grep -q "^DBVM up" "$W/$name.dbvm" && break
-		echo "# $name: boot $try: the nested guest's userspace did not start (exit $rc: $(grep -a -m1 -E 'Oops|triple|panic|BUG|hung' "$W/$name.out" | tr -d '\r' | cut -c1-120))"
+		if ! grep -q "^DBVM up" "$W/$name.dbvm"; then
+			echo "# $name: boot $try: the nested guest's userspace did not start (exit $rc: $(grep -a -m1 -E 'Oops|triple|panic|BUG|hung' "$W/$name.out" | tr -d '\r' | cut -c1-120))"
+		elif [ $rc = 3 ] && ! grep -aq -E 'Oops|BUG:|Kernel panic|WARNING: CPU|general protection' "$W/$name.out"; then
+			echo "# $name: run $try: the nested guest triple-faulted with nothing on its console (exit 3), after: $(grep -a '^\[' "$W/$name.out" | tail -n1 | tr -d '\r' | cut -c1-100)"
+		else
+			break
+		fi
 	done
 	return $rc
 }
