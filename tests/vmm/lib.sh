@@ -54,6 +54,11 @@ vmm_setup() {
 # it does not come from a backend.  A guest whose kernel reports a fault is
 # never run again.
 BOOT_WAIT=${BOOT_WAIT:-180}
+# silent_triple_fault RC CONSOLE: the VMM's exit RC is a triple fault and
+# the guest's console has no fault report.
+silent_triple_fault() {
+	[ "$1" = 3 ] && ! grep -aq -E 'Oops|BUG:|Kernel panic|WARNING: CPU|general protection' "$2"
+}
 vmm() {
 	local name=$1 test=$2 rc try
 	shift 2
@@ -62,7 +67,7 @@ vmm() {
 		rc=$?
 		if ! grep -q "^DBVM up" "$W/$name.dbvm"; then
 			echo "# $name: boot $try: the nested guest's userspace did not start (exit $rc: $(grep -a -m1 -E 'Oops|triple|panic|BUG|hung' "$W/$name.out" | tr -d '\r' | cut -c1-120))"
-		elif [ $rc = 3 ] && ! grep -aq -E 'Oops|BUG:|Kernel panic|WARNING: CPU|general protection' "$W/$name.out"; then
+		elif silent_triple_fault $rc "$W/$name.out"; then
 			echo "# $name: run $try: the nested guest triple-faulted with nothing on its console (exit 3), after: $(grep -a '^\[' "$W/$name.out" | tail -n1 | tr -d '\r' | cut -c1-100)"
 		else
 			break
