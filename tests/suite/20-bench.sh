@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
+# kernels: ^6\.(12\.[0-9]+\+deb12(-rt)?|1\.0-[0-9]+)-amd64$
 # doorbell-bench, short: every row it can run on this kernel must deliver
 # exactly the rings its guest wrote (no timing is asserted: under TCG times
 # are not hardware times).  Rows the kernel cannot run (n/a) say why.

@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
+# kernels: ^6\.(12\.[0-9]+\+deb12(-rt)?|1\.0-[0-9]+)-amd64$
 # doorbell-trace around a doorbell-bench row (guest port writes through a KVM
 # ioeventfd to /dev/doorbell's worker): at least 100 kicks must have their
 # whole hop sequence (kvm_exit, kvm_pio, doorbell_kick, doorbell_work_queue,
