@@ -35,6 +35,8 @@
 
 #include <linux/doorbell.h>
 
+#include "fuzz.h"
+
 #define DEV		"/dev/doorbell"
 #define SLOTS		16	/* bells tracked per thread */
 #define MAX_THREADS	8
@@ -47,8 +49,6 @@ static unsigned int seed = 1;
 static bool enomem_ok;
 static bool inject;		/* -F: the fuzzing threads set make-it-fail */
 static void *bad_ptr;
-static int failures;
-static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct slot {
 	int efd;		/* -1: unused */
@@ -68,27 +68,9 @@ struct thr {
 	unsigned long calls, errors_expected;
 };
 
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&out_lock);
-	printf("# FAIL: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	failures++;
-	pthread_mutex_unlock(&out_lock);
-}
-
 static uint64_t rnd(struct thr *t)
 {
-	/* xorshift64* */
-	t->rnd ^= t->rnd >> 12;
-	t->rnd ^= t->rnd << 25;
-	t->rnd ^= t->rnd >> 27;
-	return t->rnd * 0x2545F4914F6CDD1DULL;
+	return fuzz_rnd(&t->rnd);
 }
 
 static unsigned int pick(struct thr *t, unsigned int n)

@@ -42,6 +42,8 @@
 #include <linux/vhost.h>
 #include <linux/doorbell_blk.h>
 
+#include "fuzz.h"
+
 #define MAX_THREADS	8
 #define MEM_SIZE	(1 << 20)	/* the "guest memory" of a thread */
 #define NQ		10		/* queue indices tried: beyond both devices' */
@@ -52,8 +54,6 @@ static unsigned int nthreads = 4;
 static unsigned int seed = 1;
 static bool enomem_ok, is_net;
 static const char *dev;
-static int failures;
-static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
 enum op {
 	OP_OWNER, OP_RESET, OP_GET_FEAT, OP_SET_FEAT, OP_BACKEND_FEAT, OP_MEM,
@@ -94,27 +94,9 @@ struct thr {
 	unsigned long attached;	/* valid set-ups that got a backend */
 };
 
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&out_lock);
-	printf("# FAIL: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	failures++;
-	pthread_mutex_unlock(&out_lock);
-}
-
 static uint64_t rnd(struct thr *t)
 {
-	/* xorshift64* */
-	t->rnd ^= t->rnd >> 12;
-	t->rnd ^= t->rnd << 25;
-	t->rnd ^= t->rnd >> 27;
-	return t->rnd * 0x2545F4914F6CDD1DULL;
+	return fuzz_rnd(&t->rnd);
 }
 
 static unsigned int pick(struct thr *t, unsigned int n)
