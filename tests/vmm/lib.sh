@@ -75,10 +75,12 @@ vmm() {
 	done
 	return $rc
 }
+# VMM_PREFIX: a command the VMM runs under (doorbell-trace ... --), if any.
+VMM_PREFIX=()
 vmm_once() {
 	local name=$1 test=$2 rc pid k max=0 t0=$SECONDS
 	shift 2
-	timeout 600 "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem "$GUEST_MEM" \
+	timeout 600 "${VMM_PREFIX[@]}" "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem "$GUEST_MEM" \
 		--append "console=ttyS0 panic=-1 loglevel=4 pci=off maxcpus=1 doorbell.test=$test" \
 		"$@" </dev/null >"$W/$name.out" 2>&1 &
 	pid=$!
