@@ -134,18 +134,31 @@ loaded vhost_net || modprobe vhost_net 2>/dev/null
 ip tuntap add dev "$TAP" mode tap vnet_hdr && ip addr add 169.254.1.1/16 dev "$TAP" &&
 	ip link set "$TAP" up || bail "tap $TAP"
 mkfifo "$W/hold"
+# The receiver of the guest's 1 MiB: a fresh one for each boot (a boot run
+# again sends new data).
+ncpid=
+nc_stop() {
+	[ -z "$ncpid" ] && return
+	kill "$ncpid" 2>/dev/null
+	wait "$ncpid" 2>/dev/null
+	ncpid=
+}
+nc_start() {
+	nc_stop
+	rm -f "$W/rx"
+	timeout 200 busybox nc -l -p 5001 0<>"$W/hold" >"$W/rx" &
+	ncpid=$!
+}
 for backend in kernel vhost-net user; do
 	if [ "$backend" = vhost-net ] && [ ! -e /dev/vhost-net ]; then
 		echo "ok $((n += 1)) # SKIP virtio-net, vhost-net backend: no /dev/vhost-net"
 		continue
 	fi
-	rm -f "$W/rx"
-	timeout 200 busybox nc -l -p 5001 0<>"$W/hold" >"$W/rx" &
-	ncpid=$!
+	VMM_EACH=nc_start
 	vmm "net-$backend" net --cpus 1 --net "tap=$TAP,backend=$backend"
 	rc=$?
-	kill "$ncpid" 2>/dev/null
-	wait "$ncpid" 2>/dev/null
+	VMM_EACH=
+	nc_stop
 	has "net-$backend" ping-ok
 	result $? "virtio-net, $backend backend: ping"
 	want=$(dbvm "net-$backend" sent)

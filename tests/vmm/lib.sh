@@ -59,10 +59,13 @@ BOOT_WAIT=${BOOT_WAIT:-180}
 silent_triple_fault() {
 	[ "$1" = 3 ] && ! grep -aq -E 'Oops|BUG:|Kernel panic|WARNING: CPU|general protection' "$2"
 }
+# VMM_EACH: a command run before each boot (a test's peer, started afresh).
+VMM_EACH=
 vmm() {
 	local name=$1 test=$2 rc try
 	shift 2
 	for try in 1 2 3; do
+		[ -z "$VMM_EACH" ] || $VMM_EACH
 		vmm_once "$name" "$test" "$@"
 		rc=$?
 		if ! grep -q "^DBVM up" "$W/$name.dbvm"; then
