@@ -75,7 +75,8 @@ debug-kernel:
 
 # Long fuzzing (1e6 iterations) on the default kernel, and on the debug
 # kernel with fault injection (FUZZ_KERNELS to choose): the ioctl fuzzer,
-# then the ring fuzz of net_ring and blk_ring (RING_FUZZ random chains each).
+# then the ring fuzz of net_ring and blk_ring (RING_FUZZ random chains each),
+# then 10 minutes of doorbell-blk devices under load with SIGKILLs.
 RING_FUZZ ?= 1000000
 FUZZ_KERNELS ?= $(shell head -n1 $(MATRIX) 2>/dev/null) $(shell tests/debug-kernel/build.sh 2>/dev/null)
 fuzz: setup
@@ -86,6 +87,8 @@ fuzz: setup
 			tests/suite/40-fuzz.sh --long || exit 1; \
 		tests/vm/run --kernel $$k --timeout 14400 --results results/$$k/ring-fuzz -- \
 			env DOORBELL_RING_FUZZ=$(RING_FUZZ) tests/suite/45-ring.sh || exit 1; \
+		tests/vm/run --kernel $$k --timeout 1800 --results results/$$k/load -- \
+			tests/suite/47-load.sh --long || exit 1; \
 	done
 
 # iperf3 through doorbell-net, vhost-net and QEMU's userspace virtio-net

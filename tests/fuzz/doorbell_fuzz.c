@@ -47,7 +47,6 @@ static unsigned long iterations = 20000;
 static unsigned int nthreads = 4;
 static unsigned int seed = 1;
 static bool enomem_ok;
-static bool inject;		/* -F: the fuzzing threads set make-it-fail */
 static void *bad_ptr;
 
 struct slot {
@@ -410,30 +409,6 @@ static void reopen(struct thr *t)
 		fail("open %s: %s", DEV, strerror(errno));
 }
 
-/* Fault injection's task filter: fail this thread's allocations or not. */
-static void make_it_fail(bool on)
-{
-	int fd = -1, tries;
-
-	if (!inject)
-		return;
-	/* Turning it off may itself meet an injected failure: retry. */
-	for (tries = 0; tries < 1000; tries++) {
-		fd = open("/proc/thread-self/make-it-fail", O_WRONLY | O_CLOEXEC);
-		if (fd >= 0 && write(fd, on ? "1" : "0", 1) == 1)
-			break;
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-		if (errno != ENOMEM)
-			break;
-	}
-	if (fd < 0)
-		fail("/proc/thread-self/make-it-fail: %s", strerror(errno));
-	else
-		close(fd);
-}
-
 static void *fuzz_thread(void *arg)
 {
 	struct thr *t = arg;
@@ -475,7 +450,7 @@ int main(int argc, char **argv)
 	unsigned int i;
 	int c;
 
-	bool make_it_fail = false;
+	bool inject = false;
 
 	while ((c = getopt(argc, argv, "n:t:s:mF")) != -1) {
 		switch (c) {
@@ -483,7 +458,7 @@ int main(int argc, char **argv)
 		case 't': nthreads = strtoul(optarg, NULL, 0); break;
 		case 's': seed = strtoul(optarg, NULL, 0); break;
 		case 'm': enomem_ok = true; break;
-		case 'F': enomem_ok = make_it_fail = true; break;
+		case 'F': enomem_ok = inject = true; break;
 		default:
 			fprintf(stderr, "usage: %s [-n ITER] [-t THREADS] [-s SEED] [-m] [-F]\n", argv[0]);
 			return 2;
@@ -502,19 +477,8 @@ int main(int argc, char **argv)
 		perror("mmap");
 		return 1;
 	}
-	if (make_it_fail) {
-		/*
-		 * Only the fuzzing threads fail allocations, while they run:
-		 * no page of ours may need reading in then, and nothing is
-		 * written out before they are done.
-		 */
-		static char outbuf[1 << 20];
-
-		setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-		if (mlockall(MCL_CURRENT | MCL_FUTURE))
-			perror("mlockall (continuing)");
-		inject = true;
-	}
+	if (inject)
+		fuzz_inject_start();
 	for (i = 0; i < nthreads; i++) {
 		unsigned int j;
 

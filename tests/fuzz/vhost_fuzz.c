@@ -19,7 +19,11 @@
  * Every call must return success or an errno the UAPI documents for it
  * (ENOMEM too with -m); the kernel must not splat (the VM runner checks).
  *
- * usage: vhost_fuzz -d DEVICE [-n ITERATIONS] [-t THREADS] [-s SEED] [-m]
+ * usage: vhost_fuzz -d DEVICE [-n ITERATIONS] [-t THREADS] [-s SEED] [-m] [-F]
+ *   -m  tolerate ENOMEM everywhere (run under failslab/fail_page_alloc)
+ *   -F  each thread sets its make-it-fail once set up, until it is done (the
+ *       fault injection task filter then fails its allocations, and those
+ *       of the worker it creates on a vhost_task kernel); implies -m
  * Prints kselftest TAP.
  */
 #define _GNU_SOURCE
@@ -92,6 +96,7 @@ struct thr {
 	uint8_t *mem;
 	unsigned long calls[NR_OP], refused[NR_OP];
 	unsigned long attached;	/* valid set-ups that got a backend */
+	unsigned long enomem;	/* calls refused with ENOMEM (-m) */
 };
 
 static uint64_t rnd(struct thr *t)
@@ -113,13 +118,23 @@ static void check(struct thr *t, enum op op, int ret, const int *allowed)
 	if (ret >= 0)
 		return;
 	t->refused[op]++;
-	if (e == ENOMEM && enomem_ok)
+	if (e == ENOMEM && enomem_ok) {
+		t->enomem++;
 		return;
+	}
 	for (i = 0; allowed[i]; i++)
 		if (allowed[i] == e)
 			return;
 	fail("thread %u: %s: errno %d (%s) is not documented for it",
 	     t->n, op_name[op], e, strerror(e));
+}
+
+/* Open the device again; on ENOMEM (-m) the next iteration tries again. */
+static void reopen(struct thr *t)
+{
+	t->dfd = open(dev, O_RDWR | O_CLOEXEC);
+	if (t->dfd < 0 && !(enomem_ok && errno == ENOMEM))
+		fail("thread %u: reopen %s: %s", t->n, dev, strerror(errno));
 }
 
 /* A descriptor of any kind, valid or not. */
@@ -329,11 +344,7 @@ static void one(struct thr *t)
 		if (pick(t, 4))
 			break;
 		close(t->dfd);
-		t->dfd = open(dev, O_RDWR | O_CLOEXEC);
-		if (t->dfd < 0 && !(enomem_ok && errno == ENOMEM))
-			fail("thread %u: reopen %s: %s", t->n, dev, strerror(errno));
-		if (t->dfd < 0)
-			t->dfd = open(dev, O_RDWR | O_CLOEXEC);
+		reopen(t);
 		break;
 	case OP_UNKNOWN:
 		check(t, op, ioctl(t->dfd, _IOW(VHOST_VIRTIO, 0x80 + pick(t, 0x7f), uint64_t),
@@ -381,11 +392,14 @@ static void *run(void *arg)
 	}
 	for (i = 0; i < NFDS; i++)
 		t->fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	for (i = 0; i < iterations; i++) {
+	make_it_fail(true);
+	for (i = 0; i < iterations && !failures; i++) {
 		if (t->dfd < 0)
-			break;
-		one(t);
+			reopen(t);
+		else
+			one(t);
 	}
+	make_it_fail(false);
 	if (t->dfd >= 0)
 		close(t->dfd);
 	for (i = 0; i < NFDS; i++)
@@ -402,19 +416,21 @@ int main(int argc, char **argv)
 {
 	static struct thr thr[MAX_THREADS];
 	pthread_t tid[MAX_THREADS];
-	unsigned long calls = 0, refused = 0, attached = 0;
+	unsigned long calls = 0, refused = 0, attached = 0, enomem = 0;
 	unsigned int i, o;
+	bool inject = false;
 	int c;
 
-	while ((c = getopt(argc, argv, "d:n:t:s:m")) != -1) {
+	while ((c = getopt(argc, argv, "d:n:t:s:mF")) != -1) {
 		switch (c) {
 		case 'd': dev = optarg; break;
 		case 'n': iterations = strtoul(optarg, NULL, 0); break;
 		case 't': nthreads = strtoul(optarg, NULL, 0); break;
 		case 's': seed = strtoul(optarg, NULL, 0); break;
 		case 'm': enomem_ok = true; break;
+		case 'F': enomem_ok = inject = true; break;
 		default:
-			fprintf(stderr, "usage: %s -d DEVICE [-n ITERATIONS] [-t THREADS] [-s SEED] [-m]\n",
+			fprintf(stderr, "usage: %s -d DEVICE [-n ITERATIONS] [-t THREADS] [-s SEED] [-m] [-F]\n",
 				argv[0]);
 			return 2;
 		}
@@ -424,6 +440,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	is_net = strstr(dev, "net") != NULL;
+	if (inject)
+		fuzz_inject_start();
 	printf("TAP version 13\n1..1\n");
 	printf("# %s: %u threads x %lu iterations, seed %u\n", dev, nthreads,
 	       iterations, seed);
@@ -439,6 +457,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < nthreads; i++) {
 		pthread_join(tid[i], NULL);
 		attached += thr[i].attached;
+		enomem += thr[i].enomem;
 	}
 	for (o = 0; o < NR_OP; o++) {
 		unsigned long n = 0, r = 0;
@@ -453,6 +472,8 @@ int main(int argc, char **argv)
 	}
 	printf("# %lu valid set-ups ended with a backend attached to random rings\n",
 	       attached);
+	if (enomem_ok)
+		printf("# %lu calls refused with ENOMEM\n", enomem);
 	printf("%s 1 %s: %lu calls, %lu refused, each with a documented errno\n",
 	       failures ? "not ok" : "ok", dev, calls, refused);
 	return failures ? 1 : 0;

@@ -13,8 +13,11 @@
  * header, no status, a loop, a buffer outside memory, a head submitted
  * twice while in flight) break that queue only and the other queue keeps
  * working; -f N random rings; closing the device with IO in flight.
+ * With -S SECONDS, load instead of those cases: rounds of writes in flight
+ * on both queues, read back and compared, with lifecycle events mid-IO
+ * (tests/suite/47-load.sh runs many at once and SIGKILLs some).
  *
- * usage: blk_ring [-b BLOCKDEV] [-d] [-f N] [-s SEED]
+ * usage: blk_ring [-b BLOCKDEV] [-d] [-f N] [-s SEED] [-S SECONDS]
  *   -d  open the backing store with O_DIRECT
  * Prints kselftest TAP.  Exit: 0 pass, 1 fail, 4 skip (no device).
  */
@@ -455,20 +458,124 @@ static void test_fuzz(long iters)
 	       iters, (unsigned long long)rng, broken, fails);
 }
 
+/*
+ * -S: for @seconds, rounds of LOAD_DEPTH 4 KiB writes on each queue in one
+ * kick (indirect, or chained in two pieces), then the same sectors read back
+ * on the other queue and compared.  Every 8th round, a lifecycle event while
+ * the writes are in flight: the kick eventfd replaced and the old one closed
+ * right after the kick, or the backend detached (the device waits for the
+ * requests in flight) and the rings set up afresh.
+ */
+#define LOAD_DEPTH	32
+
+static void test_load(int seconds)
+{
+	uint64_t wbuf[NQ][LOAD_DEPTH], rbuf[NQ][LOAD_DEPTH], st[NQ][LOAD_DEPTH];
+	long rounds = 0, verified = 0, swaps = 0, detaches = 0, bad = 0;
+	uint64_t blocks = capacity / 8, first;
+	time_t end = time(NULL) + seconds;
+	int i, k;
+
+	while (time(NULL) < end && !bad) {
+		bool detach = rounds % 16 == 15;
+
+		first = rnd() % (blocks - NQ * LOAD_DEPTH);
+		heap = GPA0 + 0x100000;
+		for (k = 0; k < NQ; k++)
+			for (i = 0; i < LOAD_DEPTH; i++) {
+				wbuf[k][i] = galloc(4096, 4096);
+				fill(g2h(wbuf[k][i]), 4096, rounds * 64 + k * LOAD_DEPTH + i);
+				st[k][i] = request(&q[k], VIRTIO_BLK_T_OUT,
+						   (first + k * LOAD_DEPTH + i) * 8,
+						   wbuf[k][i], 4096, i % 4 ? 0 : 2);
+			}
+		for (k = 0; k < NQ; k++)
+			kick(&q[k]);
+		if (rounds % 16 == 7) {
+			/* A new kick eventfd; the old one closed mid-kick. */
+			struct vhost_vring_file f = { .index = rounds % NQ };
+			int old = q[f.index].kick;
+
+			f.fd = eventfd(0, 0);
+			if (f.fd < 0 || vioctl(VHOST_SET_VRING_KICK, &f)) {
+				diag("load: replacing kick eventfd: %s", strerror(errno));
+				bad++;
+				break;
+			}
+			q[f.index].kick = f.fd;
+			close(old);
+			kick(&q[f.index]);
+			swaps++;
+		}
+		if (detach) {
+			/* Requests in flight: they end before detach returns. */
+			if (!restart(backing)) {
+				diag("load: backend attached again: %s", strerror(errno));
+				bad++;
+			}
+			detaches++;
+			rounds++;
+			continue;
+		}
+		for (k = 0; k < NQ; k++)
+			if (!wait_used(&q[k], q[k].avail_idx, 30000)) {
+				diag("load: round %ld: queue %d: writes not done in 30 s", rounds, k);
+				bad++;
+			}
+		for (k = 0; k < NQ && !bad; k++)
+			for (i = 0; i < LOAD_DEPTH; i++) {
+				if (status_of(st[k][i]) != VIRTIO_BLK_S_OK) {
+					diag("load: round %ld: write status %u", rounds,
+					     status_of(st[k][i]));
+					bad++;
+				}
+				/* Read back on the other queue. */
+				rbuf[k][i] = galloc(4096, 4096);
+				memset(g2h(rbuf[k][i]), 0, 4096);
+				st[k][i] = request(&q[(k + 1) % NQ], VIRTIO_BLK_T_IN,
+						   (first + k * LOAD_DEPTH + i) * 8,
+						   rbuf[k][i], 4096, i % 4 ? 2 : 0);
+			}
+		for (k = 0; k < NQ; k++)
+			kick(&q[k]);
+		for (k = 0; k < NQ && !bad; k++)
+			if (!wait_used(&q[k], q[k].avail_idx, 30000)) {
+				diag("load: round %ld: queue %d: reads not done in 30 s", rounds, k);
+				bad++;
+			}
+		for (k = 0; k < NQ && !bad; k++)
+			for (i = 0; i < LOAD_DEPTH; i++) {
+				if (status_of(st[k][i]) != VIRTIO_BLK_S_OK ||
+				    memcmp(g2h(rbuf[k][i]), g2h(wbuf[k][i]), 4096)) {
+					diag("load: round %ld: block %llu read back wrong (status %u)",
+					     rounds, (unsigned long long)(first + k * LOAD_DEPTH + i),
+					     status_of(st[k][i]));
+					bad++;
+					break;
+				}
+				verified++;
+			}
+		rounds++;
+	}
+	result(!bad && verified, "load: %ld rounds in %d s on %d queues, %ld writes read back equal; kick eventfd replaced mid-kick %ld times, backend detached with writes in flight %ld times",
+	       rounds, seconds, NQ, verified, swaps, detaches);
+}
+
 int main(int argc, char **argv)
 {
 	long fuzz = 0;
-	int opt, i;
+	int opt, i, load = 0;
 
 	rng = time(NULL) | 1;
-	while ((opt = getopt(argc, argv, "b:df:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "b:df:s:S:")) != -1) {
 		switch (opt) {
 		case 'b': bdev = optarg; break;
 		case 'd': oflags |= O_DIRECT; break;
 		case 'f': fuzz = atol(optarg); break;
 		case 's': rng = strtoull(optarg, NULL, 0) | 1; break;
+		case 'S': load = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: blk_ring [-b BLOCKDEV] [-d] [-f N] [-s SEED]\n");
+			fprintf(stderr, "usage: blk_ring [-b BLOCKDEV] [-d] [-f N] [-s SEED] [-S SECONDS]\n");
 			return 2;
 		}
 	}
@@ -501,13 +608,17 @@ int main(int argc, char **argv)
 
 	test_features();
 	result(restart(backing), "rings set on %d queues, backend attached", NQ);
-	test_rw();
-	test_depth(128);
-	test_commands();
-	test_readonly();
-	test_hostile();
-	if (fuzz)
-		test_fuzz(fuzz);
+	if (load) {
+		test_load(load);
+	} else {
+		test_rw();
+		test_depth(128);
+		test_commands();
+		test_readonly();
+		test_hostile();
+		if (fuzz)
+			test_fuzz(fuzz);
+	}
 
 	/* Close with requests in flight: release waits for them. */
 	restart(backing);

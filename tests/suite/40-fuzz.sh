@@ -8,9 +8,9 @@
 # (tests/fuzz/vhost_fuzz): every vhost call and SET_BACKEND with random
 # arguments and random ring contents behind valid set-ups, each call
 # success or a documented errno.
-# On a kernel with fault injection (the debug kernel) it runs again with
-# failslab and fail_page_alloc failing the fuzzer's allocations (ENOMEM
-# tolerated, nothing else).  Then both modules must unload.  Short mode:
+# On a kernel with fault injection (the debug kernel) all three run again
+# with failslab and fail_page_alloc failing the fuzzers' allocations (ENOMEM
+# tolerated, nothing else) and those of the vhost devices' workers.  Then both modules must unload.  Short mode:
 # 4 threads x 5000 iterations; --long (make fuzz): 4 x 250000 = 1e6, for
 # each of the three devices.
 bin=tests/fuzz/doorbell_fuzz
@@ -29,7 +29,7 @@ grep -q " /sys/kernel/debug debugfs " /proc/mounts ||
 	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 
 echo "TAP version 13"
-echo "1..5"
+echo "1..7"
 n=1 fail=0
 ok() { echo "ok $n $*"; n=$((n + 1)); }
 notok() { echo "not ok $n $*"; n=$((n + 1)); fail=1; }
@@ -67,10 +67,23 @@ if [ -d $fi_dir/failslab ] && [ -d $fi_dir/fail_page_alloc ]; then
 		sed 's/^/# /' /tmp/fuzz-fi.out
 		notok "the same under failslab + fail_page_alloc (10%)"
 	fi
+	# The vhost devices: set-up calls and, on a vhost_task kernel, the
+	# worker (it inherits make-it-fail) serving random rings.
+	for d in blk net; do
+		if "$vbin" -F -d /dev/doorbell-$d -n $fiters -t 4 -s 11 >/tmp/vfuzz-fi.out; then
+			sed 's/^/# /' /tmp/vfuzz-fi.out
+			ok "vhost fuzzing of /dev/doorbell-$d under failslab + fail_page_alloc (10%): only ENOMEM besides the documented errnos"
+		else
+			sed 's/^/# /' /tmp/vfuzz-fi.out | head -n 60
+			notok "vhost fuzzing of /dev/doorbell-$d under failslab + fail_page_alloc (10%)"
+		fi
+	done
 	for f in failslab fail_page_alloc; do echo 0 >$fi_dir/$f/probability; done
 else
-	echo "ok $n # SKIP no failslab/fail_page_alloc in this kernel (the debug kernel has them)"
-	n=$((n + 1))
+	for what in "/dev/doorbell" "/dev/doorbell-blk" "/dev/doorbell-net"; do
+		echo "ok $n # SKIP $what under fault injection: no failslab/fail_page_alloc in this kernel (the debug kernel has them)"
+		n=$((n + 1))
+	done
 fi
 
 for d in blk net; do
