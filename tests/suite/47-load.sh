@@ -32,7 +32,7 @@ notok() { echo "not ok $n $*"; n=$((n + 1)); fail=1; }
 W=$(mktemp -d /tmp/load.XXXXXX)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$W"' EXIT
 SLOTS=6
-declare -a pid killed killed_at
+declare -a pid id killed killed_at
 loops=0 started=0 finished=0 good=0 bad=0 kills=0 died=0 refused=0 tries=0
 
 # start SLOT: a new guest in SLOT (odd slots O_DIRECT), its output in a file.
@@ -44,44 +44,43 @@ start() {
 	"$bin" $d -S $((slice + started % 5 * 2)) -s $((started * 7919)) >"$W/out.$started" 2>&1 &
 	pid[$s]=$!
 	killed[$s]=0
-	echo "$started" >"$W/slot.$s"
+	id[$s]=$started
 }
 
 # reap SLOT: the guest in SLOT has exited; account for it.
 reap() {
-	local s=$1 rc id
+	local s=$1 rc g=${id[$1]}
 	wait "${pid[$s]}" 2>/dev/null
 	rc=$?
-	id=$(cat "$W/slot.$s")
 	if [ "${killed[$s]}" = 1 ]; then
 		# 137: SIGKILL; 0: it ended just before the signal.
 		if [ $rc = 137 ] || [ $rc = 0 ]; then died=$((died + 1)); else
-			echo "# guest $id: exit $rc after SIGKILL"
-			sed 's/^/#   /' "$W/out.$id"
+			echo "# guest $g: exit $rc after SIGKILL"
+			sed 's/^/#   /' "$W/out.$g"
 			bad=$((bad + 1))
 		fi
 	elif [ $rc = 0 ]; then
 		finished=$((finished + 1))
 		good=$((good + 1))
-		[ $good -le 2 ] && grep '^ok .*load:' "$W/out.$id" | sed 's/^/# /'
+		[ $good -le 2 ] && grep '^ok .*load:' "$W/out.$g" | sed 's/^/# /'
 	else
 		finished=$((finished + 1))
 		bad=$((bad + 1))
-		echo "# guest $id: exit $rc"
-		sed 's/^/#   /' "$W/out.$id"
+		echo "# guest $g: exit $rc"
+		sed 's/^/#   /' "$W/out.$g"
 	fi
-	rm -f "$W/out.$id"
+	rm -f "$W/out.$g"
 }
 
 # Bash reports each SIGKILLed job on stderr: not here.
 exec 3>&2 2>/dev/null
-for s in $(seq 0 $((SLOTS - 1))); do start "$s"; done
+for ((s = 0; s < SLOTS; s++)); do start "$s"; done
 t0=$SECONDS
 last_kill=$SECONDS
 while [ $((SECONDS - t0)) -lt "$secs" ]; do
 	sleep 1
 	loops=$((loops + 1))
-	for s in $(seq 0 $((SLOTS - 1))); do
+	for ((s = 0; s < SLOTS; s++)); do
 		kill -0 "${pid[$s]}" 2>/dev/null && continue
 		reap "$s"
 		start "$s"
@@ -95,7 +94,7 @@ while [ $((SECONDS - t0)) -lt "$secs" ]; do
 		fi
 		last_kill=$SECONDS
 	fi
-	for s in $(seq 0 $((SLOTS - 1))); do
+	for ((s = 0; s < SLOTS; s++)); do
 		[ "${killed[$s]}" = 1 ] && kill -0 "${pid[$s]}" 2>/dev/null &&
 			[ $((SECONDS - killed_at[s])) -gt 30 ] || continue
 		echo "# guest in slot $s is alive 30 s after SIGKILL: its stack:"
@@ -104,7 +103,8 @@ while [ $((SECONDS - t0)) -lt "$secs" ]; do
 		killed_at[s]=$SECONDS
 	done
 	# Only while a device is open (the module's references say so).
-	[ "$(cat /sys/module/doorbell_blk/refcnt)" -gt 0 ] || continue
+	read -r refs </sys/module/doorbell_blk/refcnt
+	[ "$refs" -gt 0 ] || continue
 	tries=$((tries + 1))
 	if rmmod doorbell_blk 2>/dev/null; then
 		echo "# rmmod doorbell_blk succeeded with devices open"
@@ -116,7 +116,7 @@ done
 echo "# $((SECONDS - t0)) s, $loops rounds of the script's loop"
 
 # The last ones run to their end (a SIGKILLed one is reaped too).
-for s in $(seq 0 $((SLOTS - 1))); do reap "$s"; done
+for ((s = 0; s < SLOTS; s++)); do reap "$s"; done
 exec 2>&3 3>&-
 
 [ $bad = 0 ] && [ $good -gt 0 ]
