@@ -15,7 +15,7 @@
 # Exit: 0 pass, 4 skip, else fail.
 set -u
 secs=40 slice=12
-if [ "${1:-}" = --long ]; then secs=600 slice=60; fi
+if [ "${1:-}" = --long ]; then secs=600 slice=20; fi
 bin=tests/ring/blk_ring
 [ -x "$bin" ] || { echo "47-load: $bin missing: make -C tests/ring" >&2; exit 1; }
 loaded() { grep -q "^$1 " /proc/modules; }
