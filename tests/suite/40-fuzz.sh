@@ -10,9 +10,9 @@
 # success or a documented errno.
 # On a kernel with fault injection (the debug kernel) all three run again
 # with failslab and fail_page_alloc failing the fuzzers' allocations (ENOMEM
-# tolerated, nothing else) and those of the vhost devices' workers.  Then both modules must unload.  Short mode:
-# 4 threads x 5000 iterations; --long (make fuzz): 4 x 250000 = 1e6, for
-# each of the three devices.
+# tolerated, nothing else) and those of the vhost devices' workers.  Then
+# the modules must unload.  Short mode: 4 threads x 5000 iterations; --long
+# (make fuzz): 4 x 250000 = 1e6, for each of the three devices.
 bin=tests/fuzz/doorbell_fuzz
 vbin=tests/fuzz/vhost_fuzz
 iters=5000 fiters=2000
