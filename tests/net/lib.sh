@@ -61,6 +61,27 @@ boot() {
 	catpid=$!
 }
 
+# boot_up NAME DEV: boot and wait for "ready 1".  A guest whose userspace
+# never starts (no ready line on its console) is booted again, at most
+# twice, and the TAP output says so: under TCG the nested guest now and then
+# hangs early in its boot, before any virtio device is used (see
+# tests/vmm/lib.sh; here, stop 17: vhost-net's first boot on rt, silent
+# after its kernel's first MSR write).  A guest that is up but does not
+# answer ping is not booted again.  Returns ready's status.
+boot_up() {
+	local name=$1 dev=$2 try rc
+	for try in 1 2 3; do
+		boot "$dev"
+		ready 1
+		rc=$?
+		[ $rc = 0 ] && return 0
+		grep -q DOORBELL-GUEST-READY "$W/console.$boots" 2>/dev/null && return $rc
+		[ $try = 3 ] && return $rc
+		echo "# $name: boot $try: the nested guest's userspace did not start ($(tail -n1 "$W/console.$boots" 2>/dev/null | tr -d '\r' | cut -c1-100)); booting again"
+		stop_qemu
+	done
+}
+
 # monitor CMD: a human-monitor command.
 monitor() { echo "$1" >&5; sleep 1; }
 

@@ -72,8 +72,7 @@ suite() {
 
 	echo "# $name: $dev"
 	k0=$(kicks)
-	boot "$dev"
-	ready 1
+	boot_up "$name" "$dev"
 	rc=$?
 	result $rc "$name: QEMU boots the guest, virtio-net up"
 	if [ $rc != 0 ]; then
