@@ -19,8 +19,8 @@
 set -u
 . tests/vmm/lib.sh
 echo "TAP version 13"
-# The VMM's own checks run on the Debian 6.12 kernel only; see
-# tests/vmm/lib.sh for why not on 6.1, 56-blk.sh for the rt kernel.
+# The VMM's checks run on the Debian 6.12 kernel only; see tests/vmm/lib.sh
+# for why not on 6.1 and rt.
 case "$(uname -r)" in
 *-rt-*|*-doorbell-debug|6.1.*)
 	echo "1..0 # SKIP tools/vmm is tested on Debian's 6.12 (see tests/vmm/lib.sh)"

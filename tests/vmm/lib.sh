@@ -54,20 +54,21 @@ vmm_setup() {
 # it does not come from a backend.  A guest whose kernel reports a fault is
 # never run again.
 #
-# Not on Debian's 6.1 (55-vmm, 56-blk): there the test VM's own kernel
-# panicked 3 times in CI, in 55-vmm at stops 15 and 16 and in 56-blk at
-# stop 16, each time "corrupted stack end detected inside scheduler" on a
-# doorbell-vmm thread, at its last schedule: on the exit of a thread
-# (do_exit) or on the vmm_warn() of a vCPU thread after its last KVM_RUN.
-# The word at the bottom of that thread's kernel stack had been
-# overwritten.  Never on 6.12 or rt; never on 6.1 in the other tests with
-# KVM guests (50-net: Linux under the host's QEMU; 20-bench, 30-trace:
-# doorbell-bench's small guests); never here (on 6.1: 55-vmm 5 runs,
-# 56-blk 3, two of them stopped by hand halfway; 150 deliberate triple
-# faults and 6 boots on 2 vCPUs with no doorbell module loaded).  Of the
-# silent triple faults above, those seen mid-run were on 6.1.  The cause
-# is not known.  doorbell-blk and doorbell-net still run on 6.1 in
-# 10-harness, 40-fuzz, 45-ring, 47-load and 50-net.
+# Only on Debian's 6.12 (55-vmm, 56-blk), not on 6.1 or rt: there the test
+# VM's own kernel panicked, "corrupted stack end detected inside
+# scheduler" on a doorbell-vmm thread: in CI on 6.1 three times (55-vmm at
+# stops 15 and 16, 56-blk at stop 16), here on rt once (56-blk, stop 17).
+# The rt console has the whole trace: a vCPU thread in KVM_RUN, in
+# shutdown_interception -> kvm_vcpu_reset -> kvm_mmu_reset_context ->
+# kvm_mmu_free_roots, preempted, and at that schedule the word at the
+# bottom of its kernel stack was found overwritten.  So it happened as
+# KVM handled a triple fault of the nested guest (one of the silent ones
+# above), a path with no doorbell code on it; the 6.1 ones were at the
+# end of a doorbell-vmm thread too.  Not seen on 6.12 in 4 CI runs.  Not
+# reproduced on 6.1 here (55-vmm 5 runs, 56-blk 3; 150 deliberate triple
+# faults and 6 boots on 2 vCPUs with no doorbell module loaded).
+# doorbell-blk and doorbell-net still run on 6.1 and rt in 10-harness,
+# 40-fuzz, 45-ring, 47-load and 50-net.
 BOOT_WAIT=${BOOT_WAIT:-180}
 # silent_triple_fault RC CONSOLE: the VMM's exit RC is a triple fault and
 # the guest's console has no fault report.
