@@ -3,7 +3,8 @@
 # kselftest TAP helpers for the shell tests (sourced): result RC TEXT
 # prints the next "ok"/"not ok" line and counts failures in $failed;
 # bail prints "Bail out!" and exits 1; finish prints the plan and exits
-# 0 or 1.
+# 0 or 1; guest_faulted FILE: a nested guest's console FILE has a
+# kernel fault report.
 n=0 failed=0
 result() {
 	n=$((n + 1))
@@ -19,4 +20,7 @@ finish() {
 	echo "1..$n"
 	[ "$failed" = 0 ] && exit 0
 	exit 1
+}
+guest_faulted() {
+	grep -aq -E 'Oops|BUG:|Kernel panic|WARNING: CPU|general protection' "$1"
 }

@@ -104,11 +104,8 @@ suite() {
 	monitor cont
 	busybox ping -c 3 -i 0.2 -W 3 "$GUEST" >/dev/null && to_guest
 	result $? "$name: QEMU cont: ping and a transfer work again"
-	gsh "reboot -f" >/dev/null 2>&1 &
-	p=$!
-	ready 2 && to_guest && from_guest
+	reboot_up "$name" && to_guest && from_guest
 	result $? "$name: guest reboot: up again, transfers both ways"
-	kill $p 2>/dev/null
 	# SIGKILL in the middle of a transfer to the guest.
 	gsh "mkfifo /tmp/h 2>/dev/null; nc -l -p 5003 0<>/tmp/h >/dev/null" >/dev/null 2>&1 &
 	p=$!

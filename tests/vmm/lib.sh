@@ -73,7 +73,7 @@ BOOT_WAIT=${BOOT_WAIT:-180}
 # silent_triple_fault RC CONSOLE: the VMM's exit RC is a triple fault and
 # the guest's console has no fault report.
 silent_triple_fault() {
-	[ "$1" = 3 ] && ! grep -aq -E 'Oops|BUG:|Kernel panic|WARNING: CPU|general protection' "$2"
+	[ "$1" = 3 ] && ! guest_faulted "$2"
 }
 # VMM_EACH: a command run before each boot (a test's peer, started afresh).
 VMM_EACH=
