@@ -46,6 +46,7 @@ suite=$(cd tests/suite && ls | grep -E "$TESTS" | sort)
 echo "TAP version 13"
 echo "# doorbell check: kernels: $KERNELS"
 echo "# host: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
+echo "# test VMs' QEMU: $(tests/vm/run --which-qemu)"
 
 # Host-side: the tools and test programs, static checks.
 echo "# host checks"

@@ -119,6 +119,56 @@ for k in $kernels; do
 	unpack_kernel "$k"
 done
 
+# QEMU for the test VMs: bookworm-backports' qemu-system-x86 (10.0), unpacked
+# into $CACHE/qemu with apt-get download + dpkg-deb -x, from a sources list
+# of its own (the machine's apt sources are not changed), run with
+# bookworm's libraries through the wrapper $CACHE/qemu/qemu-system-x86_64.
+# Why not bookworm's QEMU 7.2: see README ("The test VMs' QEMU").
+QEMU_SUITE=bookworm-backports
+QEMU_PKGS="qemu-system-x86 qemu-system-common qemu-system-data seabios"
+fetch_qemu() {
+	local q=$CACHE/qemu apt uri pkg v missing
+	if [ -e "$q/.complete" ]; then
+		say "QEMU $(cat "$q/.complete") present in $q"
+		return 0
+	fi
+	say "fetching QEMU from $QEMU_SUITE"
+	rm -rf "$q"
+	apt=$q/apt
+	mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$q/debs" "$q/root" || return 1
+	uri=$(apt-get indextargets --format '$(REPO_URI)' 2>/dev/null | grep -m1 '/debian/$' ||
+	      echo http://deb.debian.org/debian/)
+	echo "deb $uri $QEMU_SUITE main" >"$apt/sources.list"
+	local opts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		    -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
+		    -o APT::Sandbox::User=root)
+	$SUDO apt-get "${opts[@]}" update -qq >&2 || return 1
+	for pkg in $QEMU_PKGS; do
+		v=$(apt-cache "${opts[@]}" show "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | sort -rV | head -n1)
+		[ -n "$v" ] || { say "$pkg not in $QEMU_SUITE"; return 1; }
+		(cd "$q/debs" && apt-get "${opts[@]}" download -qq "$pkg=$v" >&2) || return 1
+	done
+	for pkg in "$q"/debs/*.deb; do
+		dpkg-deb -x "$pkg" "$q/root" || return 1
+	done
+	missing=$(ldd "$q/root/usr/bin/qemu-system-x86_64" 2>&1 | sed -n 's/^\t*\(.*\) => not found/\1/p')
+	[ -z "$missing" ] || { say "QEMU from $QEMU_SUITE lacks libraries: $missing"; return 1; }
+	cat >"$q/qemu-system-x86_64" <<WRAP
+#!/bin/sh
+# QEMU from $QEMU_SUITE, unpacked by tests/setup.sh
+R=$q/root
+QEMU_MODULE_DIR=\$R/usr/lib/x86_64-linux-gnu/qemu exec \$R/usr/bin/qemu-system-x86_64 \\
+	-L \$R/usr/share/qemu -L \$R/usr/share/seabios "\$@"
+WRAP
+	chmod +x "$q/qemu-system-x86_64"
+	v=$("$q/qemu-system-x86_64" --version | head -n1)
+	[ -n "$v" ] || { say "QEMU from $QEMU_SUITE does not run"; return 1; }
+	rm -rf "$q/debs" "$apt"
+	echo "$v" >"$q/.complete"
+	say "$v in $q"
+}
+fetch_qemu || { rm -rf "$CACHE/qemu"; say "no QEMU from $QEMU_SUITE: the test VMs use the system's $(qemu-system-x86_64 --version | head -n1)"; }
+
 # fio and its libraries for the nested guests of 56-blk.sh (the test VM has
 # no network).
 say "fio for the nested guests: $("$(dirname "$0")/../tools/blkbench/fetch-fio")"
