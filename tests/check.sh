@@ -100,8 +100,10 @@ for k in $KERNELS; do
 			result 4 "$k: $t"
 			continue
 		fi
+		# "# smp: N": the test VM gets N CPUs (tests/vm/run --smp).
+		smp=$(sed -n 's/^# smp: \([0-9]*\)$/--smp \1/p' "tests/suite/$t" | head -n1)
 		t0=$(date +%s)
-		diag tests/vm/run --kernel "$k" --timeout 900 --results "$kres/$t" -- "tests/suite/$t"
+		diag tests/vm/run --kernel "$k" $smp --timeout 900 --results "$kres/$t" -- "tests/suite/$t"
 		rc=$?
 		echo "# $t: exit $rc, $(( $(date +%s) - t0 )) s"
 		result $rc "$k: $t"

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # kernels: ^6\.12\.[0-9]+\+deb12-amd64$
+# smp: 1
 # tools/vmm (doorbell-vmm) boots a nested Linux guest (the matrix's default
 # kernel, initramfs from tests/vmm/guest-init) with KVM in the test VM:
 # - boot to userspace and power off (exit 0), on 1 and 2 vCPUs; reboot
