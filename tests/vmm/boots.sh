@@ -25,7 +25,7 @@ for i in $(seq "$M"); do
 	if [ $rc = 0 ]; then
 		ok=$((ok + 1))
 		continue
-	elif ! grep -q "^DBVM up" "$W/b$i.dbvm"; then
+	elif ! has "b$i" up; then
 		nous=$((nous + 1))
 		echo "# boot $i ($c vCPUs): userspace did not start, exit $rc: $(grep -a '^\[' "$W/b$i.out" | tail -n1 | tr -d '\r' | cut -c1-120)"
 	elif [ $rc = 3 ]; then

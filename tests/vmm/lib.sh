@@ -67,7 +67,8 @@ vmm_setup() {
 # bottom of its kernel stack was found overwritten.  So it happened as
 # KVM handled a triple fault of the nested guest (one of the silent ones
 # above), a path with no doorbell code on it; the 6.1 ones were at the
-# end of a doorbell-vmm thread too.  Not seen on 6.12 in 4 CI runs.  Not
+# end of a doorbell-vmm thread too.  Not seen on 6.12 in the 4 CI runs
+# before stop 18 (see below).  Not
 # reproduced on 6.1 here (55-vmm 5 runs, 56-blk 3; 150 deliberate triple
 # faults and 6 boots on 2 vCPUs with no doorbell module loaded).
 # doorbell-blk and doorbell-net still run on 6.1 and rt in 10-harness,
