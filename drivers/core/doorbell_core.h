@@ -15,11 +15,15 @@
  *  - struct doorbell_work: an item for the device's worker.  Queueing an item
  *    that is already queued is a no-op, so one run may serve many kicks.
  *  - struct doorbell_poll: a kick poller.  It waits on an eventfd's wait queue
- *    with its own wake function.  On every signal the wake function consumes
- *    the eventfd counter (no ring is lost: the counts are added up), then
- *    calls the poller's kick callback in atomic context and/or queues the
- *    poller's work.  When the eventfd is released the poller detaches itself
- *    and becomes inactive.
+ *    with its own wake function.  A counting poller (one with a kick
+ *    callback) consumes the eventfd counter on every signal (no ring is lost:
+ *    the counts are added up), then calls its kick callback in atomic
+ *    context and/or queues its work.  A poller without a kick callback
+ *    queues its work on every signal and never reads the counter, as vhost's
+ *    pollers do: several of them may share one eventfd (one kick eventfd for
+ *    two queues) and each is served.  Of several counting pollers on one
+ *    eventfd, the one that runs first takes the rings.  When the eventfd is
+ *    released the poller detaches itself and becomes inactive.
  *
  * Contexts
  *  - doorbell_dev_init() in the owner's process context (it creates the
@@ -41,13 +45,14 @@
  * eventfd, flushes the worker and drops the eventfd reference), make sure
  * nothing else queues work, then doorbell_dev_cleanup().
  *
- * Counting: doorbell_poll_take() returns the rings the wake function handed
- * to the worker and not yet taken; a kick callback that returns false keeps
- * its count for itself.  An EFD_SEMAPHORE eventfd is read one ring at a time
- * up to the drain_batch module parameter per wakeup, the rest is drained by
- * the worker; no ring is lost either way.
+ * Counting (pollers with a kick callback): doorbell_poll_take() returns the
+ * rings the wake function handed to the worker and not yet taken; a kick
+ * callback that returns false keeps its count for itself.  An EFD_SEMAPHORE
+ * eventfd is read one ring at a time up to the drain_batch module parameter
+ * per wakeup, the rest is drained by the worker; no ring is lost either way.
  *
- * Observability: tracepoints doorbell:doorbell_kick (with the count),
+ * Observability: tracepoints doorbell:doorbell_kick (with the count, 0 for
+ * a poller that does not count),
  * doorbell_hup, doorbell_work_queue, doorbell_work_start, doorbell_work_done;
  * per-device counters kicks, rings, hups, queued, runs and flushes in debugfs.
  *

@@ -106,6 +106,7 @@ struct doorbell_vdev;
  * @last_used_idx: next used entry to fill
  * @signalled_used: used idx at the last signal (EVENT_IDX)
  * @signalled_used_valid: @signalled_used is meaningful
+ * @used_added: used entries were added since the last doorbell_vq_signal()
  * @used_flags: our used->flags as last written
  * @private_data: the device's backend for this queue, NULL when stopped
  * @stats: counters
@@ -133,6 +134,7 @@ struct doorbell_vq {
 	u16 last_used_idx;
 	u16 signalled_used;
 	bool signalled_used_valid;
+	bool used_added;
 	u16 used_flags;
 	void *private_data;
 	struct doorbell_vq_stats stats;

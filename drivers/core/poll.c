@@ -6,10 +6,14 @@
  * through vfs_poll(), as vhost_poll and KVM's irqfd do.  Its wake function
  * runs in the signaller's context (for a KVM ioeventfd: the vCPU thread,
  * right in the guest's exit) with the wait queue lock held and interrupts
- * off.  On EPOLLIN it consumes the eventfd counter, so no ring is lost and
- * none is counted twice; on EPOLLHUP (the eventfd file is released) it
- * unhooks itself and the poller goes inactive.  The eventfd context stays
- * referenced until doorbell_poll_stop(), from process context.
+ * off.  On EPOLLIN a counting poller (one with a kick callback, the
+ * harness's bells) consumes the eventfd counter, so no ring is lost and none
+ * is counted twice; a poller without a kick callback (a virtqueue's) only
+ * queues its work and leaves the counter alone, as vhost does, so that any
+ * number of them can share one eventfd and each is served on every signal.
+ * On EPOLLHUP (the eventfd file is released) it unhooks itself and the
+ * poller goes inactive.  The eventfd context stays referenced until
+ * doorbell_poll_stop(), from process context.
  *
  * Locking: the eventfd's wait queue lock (poll->wqh->lock) protects the
  * hooked state (poll->wait.entry) and DOORBELL_POLL_ACTIVE; it is held by
@@ -85,6 +89,18 @@ static void doorbell_poll_consume(struct doorbell_poll *poll, bool nested)
 		doorbell_work_queue(dev, &poll->work);
 }
 
+/*
+ * A signal for a poller without a kick callback: queue its work and leave
+ * the eventfd counter alone, as vhost does, so that every poller of the
+ * eventfd (the kicks of several queues, say) is woken by every signal.
+ */
+static void doorbell_poll_notify(struct doorbell_poll *poll)
+{
+	atomic64_inc(&poll->dev->stats.kicks);
+	trace_doorbell_kick(poll, 0);
+	doorbell_work_queue(poll->dev, &poll->work);
+}
+
 /* The wake function: the eventfd's wait queue lock is held, irqs are off. */
 static int doorbell_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
 			      int sync, void *key)
@@ -92,8 +108,12 @@ static int doorbell_poll_wake(wait_queue_entry_t *wait, unsigned int mode,
 	struct doorbell_poll *poll = container_of(wait, struct doorbell_poll, wait);
 	__poll_t mask = key_to_poll(key);
 
-	if (mask & EPOLLIN)
-		doorbell_poll_consume(poll, true);
+	if (mask & EPOLLIN) {
+		if (poll->kick)
+			doorbell_poll_consume(poll, true);
+		else
+			doorbell_poll_notify(poll);
+	}
 
 	if (mask & EPOLLHUP) {
 		/*
@@ -174,8 +194,9 @@ EXPORT_SYMBOL_GPL(doorbell_eventfd_fget);
  * doorbell_poll_init() - initialize a kick poller
  * @poll: the poller
  * @dev: the device whose worker runs @fn
- * @kick: called in atomic context with the rings of each signal, or NULL
- *	to hand every ring to the worker
+ * @kick: called in atomic context with the rings of each signal; or NULL
+ *	for a poller that does not count: its work is queued on every signal,
+ *	the eventfd counter is left alone and doorbell_poll_take() gives 0
  * @fn: the work function for rings handed to the worker (and for
  *	doorbell_poll_queue()), or NULL; it finds @poll with
  *	doorbell_poll_from_work() and the rings with doorbell_poll_take()
@@ -239,8 +260,13 @@ int doorbell_poll_start(struct doorbell_poll *poll, struct file *file)
 	/* Signalled before we were hooked in: nobody woke us for that. */
 	if (mask & EPOLLIN) {
 		spin_lock_irqsave(&poll->wqh->lock, flags);
-		if (!list_empty(&poll->wait.entry))
-			doorbell_poll_consume(poll, false);
+		/* Not if the eventfd was released meanwhile. */
+		if (!list_empty(&poll->wait.entry)) {
+			if (poll->kick)
+				doorbell_poll_consume(poll, false);
+			else
+				doorbell_poll_notify(poll);
+		}
 		spin_unlock_irqrestore(&poll->wqh->lock, flags);
 	}
 	return 0;

@@ -11,6 +11,7 @@
  */
 #include <linux/eventfd.h>
 #include <linux/file.h>
+#include <linux/nospec.h>
 #include <linux/overflow.h>
 #include <linux/ratelimit.h>
 #include <linux/sched/mm.h>
@@ -172,6 +173,7 @@ int doorbell_vq_start(struct doorbell_vq *vq, void *backend)
 		return -EFAULT;
 	vq->last_used_idx = vq16_to_cpu(vq, idx);
 	vq->signalled_used_valid = false;
+	vq->used_added = false;
 	vq->private_data = backend;
 	return 0;
 }
@@ -209,6 +211,14 @@ static bool doorbell_vq_fetch_avail(struct doorbell_vq *vq)
 		return false;
 	}
 	vq->avail_idx = v;
+	if (v != vq->last_avail_idx) {
+		/*
+		 * Whichever caller read the index, the ring entries it
+		 * covers are read after it: pairs with the guest's write
+		 * barrier between its avail ring entries and the index.
+		 */
+		smp_rmb();
+	}
 	return true;
 }
 
@@ -338,8 +348,6 @@ int doorbell_vq_get_desc(struct doorbell_vq *vq, struct iovec *iov,
 			return -EIO;
 		if (vq->avail_idx == vq->last_avail_idx)
 			return vq->num;
-		/* The ring entries are read after the index. */
-		smp_rmb();
 	}
 
 	if (get_user(h, &vq->avail->ring[vq->last_avail_idx & (vq->num - 1)])) {
@@ -433,6 +441,8 @@ int doorbell_vq_add_used_n(struct doorbell_vq *vq,
 	if (put_user(cpu_to_vq16(vq, vq->last_used_idx + count), &vq->used->idx))
 		goto fault;
 	vq->last_used_idx += count;
+	if (count)
+		vq->used_added = true;
 	/* A wrap past the last signalled index makes it useless. */
 	if (unlikely((u16)(vq->last_used_idx - vq->signalled_used) < count))
 		vq->signalled_used_valid = false;
@@ -493,11 +503,18 @@ static bool doorbell_vq_need_signal(struct doorbell_vq *vq)
  * doorbell_vq_signal() - signal the call eventfd if the guest wants it
  * @vq: the queue, its mutex held
  *
- * Honours VIRTIO_RING_F_EVENT_IDX (used_event) or VRING_AVAIL_F_NO_INTERRUPT.
+ * Signals only for used entries added since the last call, and honours
+ * VIRTIO_RING_F_EVENT_IDX (used_event) or VRING_AVAIL_F_NO_INTERRUPT.
+ * Without anything new there is nothing for the guest to see; a signal
+ * then would only cost an interrupt, and with the call eventfd also bound
+ * as a kick it would wake this queue again for nothing, without end.
  */
 void doorbell_vq_signal(struct doorbell_vq *vq)
 {
 	lockdep_assert_held(&vq->mutex);
+	if (!vq->used_added)
+		return;
+	vq->used_added = false;
 	if (vq->call && doorbell_vq_need_signal(vq)) {
 		vq->stats.signals++;
 		doorbell_signal(vq->call);
@@ -580,6 +597,7 @@ static void doorbell_vq_reset(struct doorbell_vq *vq)
 	vq->last_used_idx = 0;
 	vq->signalled_used = 0;
 	vq->signalled_used_valid = false;
+	vq->used_added = false;
 	vq->used_flags = 0;
 	vq->features = 0;
 	vq->le = virtio_legacy_is_little_endian();
@@ -901,7 +919,8 @@ static long doorbell_vring_ioctl(struct doorbell_vdev *vdev, unsigned int ioctl,
 		return -EFAULT;
 	if (idx >= vdev->nvqs)
 		return -ENOBUFS;
-	vq = vdev->vqs[idx];
+	/* No speculative load past the array with the caller's index. */
+	vq = vdev->vqs[array_index_nospec(idx, vdev->nvqs)];
 
 	switch (ioctl) {
 	case VHOST_SET_VRING_NUM:

@@ -12,6 +12,7 @@
 #include <linux/minmax.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/clock.h>
 #include <linux/sched/signal.h>
@@ -28,7 +29,8 @@
  * @dev: the device
  * @list: queued work items, newest first
  * @mutex: serializes flushes with the killed callback
- * @killed: the owner was killed and the thread is gone, under @mutex
+ * @killed: the owner was killed and the thread is gone or going; set under
+ *	@mutex, read under RCU by doorbell_work_queue()
  * @spin: the last run did work, so the next may busy-poll (worker only)
  * @polling: the worker is busy-polling @list: queueing needs no wakeup
  */
@@ -122,15 +124,19 @@ static bool doorbell_worker_run(void *data)
 }
 
 /*
- * The owner process was killed and the vhost_task exits: run what is queued
- * (flushes waiting included), and make later flushes return at once.
+ * The owner process was killed and the vhost_task exits: from now on nothing
+ * is queued and nobody wakes the thread (a completion, a shared kick eventfd
+ * or an ioctl from a process the device was passed to may still try); wait
+ * until every queuer that did not see @killed is done, then run what is
+ * queued (flushes waiting included).  Later flushes return at once.
  */
 static void doorbell_worker_killed(void *data)
 {
 	struct doorbell_worker *worker = data;
 
 	mutex_lock(&worker->mutex);
-	worker->killed = true;
+	WRITE_ONCE(worker->killed, true);
+	synchronize_rcu();
 	worker->spin = false;
 	doorbell_worker_run(worker);
 	mutex_unlock(&worker->mutex);
@@ -196,17 +202,24 @@ EXPORT_SYMBOL_GPL(doorbell_work_init);
  *
  * Any context.  If @work is queued already it is not queued twice: the one
  * run serves both callers, as it starts after this call.  Everything the
- * caller wrote before this call is visible to @work's function.
+ * caller wrote before this call is visible to @work's function.  Once the
+ * owner was killed (a vhost_task worker) nothing is queued any more.
  *
- * Return: true if @work was queued, false if it was queued already.
+ * Return: true if @work was queued, false if it was queued already or the
+ * worker is gone.
  */
 bool doorbell_work_queue(struct doorbell_dev *dev, struct doorbell_work *work)
 {
 	struct doorbell_worker *worker = dev->worker;
+	bool queued = false;
 
+	/* The killed callback waits for us before the thread goes. */
+	rcu_read_lock();
+	if (READ_ONCE(worker->killed))
+		goto out;
 	/* Fully ordered; pairs with the barrier in doorbell_worker_run(). */
 	if (test_and_set_bit(DOORBELL_WORK_QUEUED, &work->flags))
-		return false;
+		goto out;
 
 	trace_doorbell_work_queue(dev, work, work->fn);
 	atomic64_inc(&dev->stats.queued);
@@ -214,7 +227,10 @@ bool doorbell_work_queue(struct doorbell_dev *dev, struct doorbell_work *work)
 	/* Fully ordered llist_add(); pairs with doorbell_worker_poll(). */
 	if (!READ_ONCE(worker->polling))
 		doorbell_task_wake(&worker->task);
-	return true;
+	queued = true;
+out:
+	rcu_read_unlock();
+	return queued;
 }
 EXPORT_SYMBOL_GPL(doorbell_work_queue);
 

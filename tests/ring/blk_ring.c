@@ -12,7 +12,10 @@
  * UNSUPP for an unknown type; a read-only backend; hostile chains (no
  * header, no status, a loop, a buffer outside memory, a head submitted
  * twice while in flight) break that queue only and the other queue keeps
- * working; -f N random rings; closing the device with IO in flight.
+ * working; one kick eventfd bound to both queues serves both; with the
+ * call eventfd bound as the kick too, the worker goes quiet after a request
+ * (no signal without a used entry); -f N random rings; closing the device
+ * with IO in flight.
  * With -S SECONDS, load instead of those cases: rounds of writes in flight
  * on both queues, read back and compared, with lifecycle events mid-IO
  * (tests/suite/47-load.sh runs many at once and SIGKILLs some).
@@ -24,6 +27,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,13 +173,16 @@ static bool file_equals(uint64_t off, const void *want, size_t len)
 	return ok;
 }
 
+/* The features the tests ack. */
+#define FEATURES ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |	\
+		  (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |	\
+		  (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |	\
+		  (1ULL << VIRTIO_BLK_F_MQ) | (1ULL << VIRTIO_BLK_F_DISCARD) |		\
+		  (1ULL << VIRTIO_BLK_F_WRITE_ZEROES) | (1ULL << VIRTIO_BLK_F_RO))
+
 static void test_features(void)
 {
-	uint64_t f, want = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
-		(1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |
-		(1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |
-		(1ULL << VIRTIO_BLK_F_MQ) | (1ULL << VIRTIO_BLK_F_DISCARD) |
-		(1ULL << VIRTIO_BLK_F_WRITE_ZEROES) | (1ULL << VIRTIO_BLK_F_RO);
+	uint64_t f, want = FEATURES;
 	int efd = eventfd(0, 0), wo;
 	struct vhost_vring_file bad = { .index = 1, .fd = backing };
 
@@ -404,6 +411,83 @@ static void test_hostile(void)
 		hostile("a head submitted twice while in flight",
 			put_desc(&q[0], h, 16, VRING_DESC_F_NEXT, d), true);
 	}
+}
+
+/* Work items run by every doorbell worker so far (debugfs), or -1. */
+static long long worker_runs(void)
+{
+	long long sum = 0, v;
+	glob_t g;
+	size_t i;
+	FILE *f;
+
+	if (glob("/sys/kernel/debug/doorbell/*/runs", 0, NULL, &g))
+		return -1;
+	for (i = 0; i < g.gl_pathc; i++) {
+		f = fopen(g.gl_pathv[i], "r");
+		if (f && fscanf(f, "%lld", &v) == 1)
+			sum += v;
+		if (f)
+			fclose(f);
+	}
+	globfree(&g);
+	return sum;
+}
+
+/*
+ * One kick eventfd bound as the kick of both queues: one signal serves
+ * both, as with vhost (a poller must not take the signal from the other).
+ */
+static void test_shared_kick(void)
+{
+	struct vhost_vring_file f = { .index = 1, .fd = q[0].kick };
+	uint16_t w0, w1;
+
+	restart(backing);
+	result(!vioctl(VHOST_SET_VRING_KICK, &f), "queue 1 kicked by queue 0's eventfd");
+	w0 = q[0].avail_idx + 1;
+	w1 = q[1].avail_idx + 1;
+	request(&q[0], VIRTIO_BLK_T_IN, 0, galloc(4096, 4096), 4096, 1);
+	request(&q[1], VIRTIO_BLK_T_IN, 8, galloc(4096, 4096), 4096, 1);
+	kick(&q[0]);
+	result(wait_used(&q[0], w0, 5000) && wait_used(&q[1], w1, 5000),
+	       "one signal of a shared kick eventfd serves both queues");
+	restart(backing);
+}
+
+/*
+ * The call eventfd is also the queue's kick eventfd, without EVENT_IDX:
+ * after a request completes the queue must go quiet, i.e. no signal
+ * without a new used entry (else each signal kicks the queue again).
+ */
+static void test_call_is_kick(void)
+{
+	uint64_t feat = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_BLK_F_FLUSH);
+	struct vhost_vring_file f = { .index = 0 };
+	long long r0, r1;
+	uint8_t st;
+
+	set_backend(-1);
+	result(!vioctl(VHOST_SET_FEATURES, &feat), "SET_FEATURES without EVENT_IDX");
+	restart(backing);
+	f.fd = q[0].kick;
+	result(!vioctl(VHOST_SET_VRING_CALL, &f), "queue 0's call eventfd is its kick eventfd");
+	st = do_req(0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 1, NULL);
+	result(st == VIRTIO_BLK_S_OK, "flush with call == kick: OK");
+	usleep(100 * 1000);
+	r0 = worker_runs();
+	usleep(500 * 1000);
+	r1 = worker_runs();
+	if (r0 < 0 || r1 < 0)
+		skip("call == kick: the worker is idle after the request", "no debugfs");
+	else
+		result(r1 - r0 <= 2,
+		       "call == kick: the worker is idle after the request (%lld runs in 500 ms)",
+		       r1 - r0);
+	set_backend(-1);
+	feat = FEATURES;
+	vioctl(VHOST_SET_FEATURES, &feat);
+	restart(backing);
 }
 
 static uint64_t rng;
@@ -637,6 +721,8 @@ int main(int argc, char **argv)
 		test_commands();
 		test_readonly();
 		test_hostile();
+		test_shared_kick();
+		test_call_is_kick();
 		if (fuzz)
 			test_fuzz(fuzz);
 	}

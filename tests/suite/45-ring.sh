@@ -16,6 +16,9 @@ for bin in tests/ring/net_ring tests/ring/blk_ring; do
 	[ -x "$bin" ] || { echo "45-ring: $bin missing: make -C tests/ring" >&2; exit 1; }
 done
 loaded() { grep -q "^$1 " /proc/modules; }
+# blk_ring reads the workers' counters there.
+grep -q " /sys/kernel/debug debugfs " /proc/mounts ||
+	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 for m in doorbell_core doorbell_net doorbell_blk; do
 	loaded "$m" || insmod "$DOORBELL_KO/$m.ko" || exit 1
 done
