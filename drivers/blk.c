@@ -36,9 +36,11 @@
 #include <linux/module.h>
 #include <linux/pagemap.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/uio.h>
 #include <linux/vhost.h>
 #include <linux/virtio_blk.h>
+#include <linux/wait.h>
 #include <linux/doorbell_blk.h>
 
 #include "core/doorbell_core.h"
@@ -108,11 +110,25 @@ struct dbblk_queue {
 	unsigned int nheads;
 };
 
+/*
+ * struct dbblk - a doorbell-blk device: one open of /dev/doorbell-blk
+ * @vdev: the vhost-style device
+ * @vqs: its queues, for the core
+ * @q: the request queues
+ * @idle: dbblk_detach() waits here for every queue's @inflight to reach 0
+ * @idle_lock: a completion that takes a queue's @inflight to 0 does so and
+ *	wakes @idle under it, and dbblk_detach() reads the counts under it (see
+ *	dbblk_inflight_dec())
+ * @file: the backing file, or NULL
+ * @capacity: its size in sectors
+ * @ro: opened read-only
+ */
 struct dbblk {
 	struct doorbell_vdev vdev;
 	struct doorbell_vq *vqs[DBBLK_NQ];
 	struct dbblk_queue q[DBBLK_NQ];
 	wait_queue_head_t idle;
+	spinlock_t idle_lock; /* last inflight decrement + wakeup vs. detach */
 	struct file *file;
 	u64 capacity;
 	bool ro;
@@ -189,7 +205,32 @@ static void dbblk_end_write(struct kiocb *iocb)
 	sb_end_write(inode->i_sb);
 }
 
-/* The kiocb's completion: any context. */
+/*
+ * An IO of @q is over: take it off @q->inflight.  Any context.  The
+ * decrement that reaches 0 and the wakeup of dbblk_detach() happen under
+ * @idle_lock, and dbblk_detach() reads the counts under that lock too, so
+ * once it sees them all 0 that completion has dropped the lock and touches
+ * the device no more: the device may be freed from then on.  A decrement
+ * that does not reach 0 takes no lock: the count it leaves keeps
+ * dbblk_detach() waiting.  After this call the device may be gone, unless
+ * the caller holds the queue mutex (dbblk_rw()).
+ */
+static void dbblk_inflight_dec(struct dbblk_queue *q)
+{
+	struct dbblk *b = dbblk_of(q);
+	unsigned long flags;
+
+	if (atomic_dec_and_lock_irqsave(&q->inflight, &b->idle_lock, flags)) {
+		wake_up(&b->idle);
+		spin_unlock_irqrestore(&b->idle_lock, flags);
+	}
+}
+
+/*
+ * The kiocb's completion: any context.  Everything it touches (the request,
+ * the queue's list and work, the worker) is touched before the inflight
+ * decrement, after which dbblk_detach() may return and the device go.
+ */
 static void dbblk_rw_done(struct kiocb *iocb, long ret)
 {
 	struct dbblk_req *req = container_of(iocb, struct dbblk_req, iocb);
@@ -199,8 +240,7 @@ static void dbblk_rw_done(struct kiocb *iocb, long ret)
 	req->ret = ret;
 	llist_add(&req->node, &q->done);
 	doorbell_work_queue(doorbell_vq_dev(&q->vq), &q->done_work);
-	if (atomic_dec_and_test(&q->inflight))
-		wake_up(&dbblk_of(q)->idle);
+	dbblk_inflight_dec(q);
 }
 
 /* ------------------------------------------------------------ requests */
@@ -232,8 +272,12 @@ static void dbblk_rw(struct dbblk_queue *q, struct file *file,
 		/* Done already (buffered IO, or an error): finish it here. */
 		dbblk_end_write(&req->iocb);
 		req->ret = ret;
-		if (atomic_dec_and_test(&q->inflight))
-			wake_up(&dbblk_of(q)->idle);
+		/*
+		 * dbblk_finish() comes after the decrement: dbblk_detach()
+		 * stops this queue under its mutex, held here, so it cannot
+		 * return meanwhile.
+		 */
+		dbblk_inflight_dec(q);
 		dbblk_finish(q, req);
 	}
 }
@@ -476,9 +520,23 @@ out:
 
 /* ------------------------------------------------------------ backend */
 
+/* No IO in flight on any queue; @idle_lock held. */
+static bool dbblk_idle(struct dbblk *b)
+{
+	int i;
+
+	lockdep_assert_held(&b->idle_lock);
+	for (i = 0; i < DBBLK_NQ; i++)
+		if (atomic_read(&b->q[i].inflight))
+			return false;
+	return true;
+}
+
 /*
  * Detach every queue: no new requests, the in-flight ones complete (their
- * status written if the owner's memory is still there).  vdev mutex held.
+ * status written if the owner's memory is still there).  On return no
+ * completion touches @b any more (see dbblk_inflight_dec()): the caller may
+ * free it.  vdev mutex held.
  */
 static void dbblk_detach(struct dbblk *b)
 {
@@ -489,13 +547,13 @@ static void dbblk_detach(struct dbblk *b)
 		doorbell_vq_stop(&b->q[i].vq);
 		mutex_unlock(&b->q[i].vq.mutex);
 	}
-	wait_event(b->idle, ({
-		bool idle = true;
-
-		for (i = 0; i < DBBLK_NQ; i++)
-			idle &= !atomic_read(&b->q[i].inflight);
-		idle;
-	}));
+	/*
+	 * Read the counts under @idle_lock: the completion that took the last
+	 * one to 0 has then left its critical section, wakeup included.
+	 */
+	spin_lock_irq(&b->idle_lock);
+	wait_event_lock_irq(b->idle, dbblk_idle(b), b->idle_lock);
+	spin_unlock_irq(&b->idle_lock);
 	for (i = 0; i < DBBLK_NQ; i++) {
 		struct dbblk_queue *q = &b->q[i];
 
@@ -625,6 +683,7 @@ static int dbblk_open(struct inode *inode, struct file *f)
 	if (!b)
 		return -ENOMEM;
 	init_waitqueue_head(&b->idle);
+	spin_lock_init(&b->idle_lock);
 	for (i = 0; i < DBBLK_NQ; i++) {
 		b->vqs[i] = &b->q[i].vq;
 		init_llist_head(&b->q[i].done);

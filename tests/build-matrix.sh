@@ -3,7 +3,8 @@
 #
 # usage: tests/build-matrix.sh [REL...]
 # Builds the modules (W=1) for each kernel of the matrix in build/<REL>/,
-# plus the runner's WARN self-test module.  Fails on any compiler warning.
+# plus the test modules in tests/vm/: the runner's WARN self-test and
+# doorbell_delay.  Fails on any compiler warning.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${DOORBELL_CACHE:-/var/cache/doorbell}
@@ -15,11 +16,12 @@ for k in "$@"; do
 	mkdir -p "$out"
 	# A copy of the sources per kernel: kbuild writes objects next to them.
 	tar -C "$TOP" --exclude='*.o' --exclude='*.ko' --exclude='.*.cmd' --exclude='*.mod*' \
-		-cf - Kbuild Makefile drivers include tests/vm/warn-module |
+		-cf - Kbuild Makefile drivers include tests/vm/warn-module tests/vm/delay-module |
 		tar -C "$out" -xf -
 	log=$out/build.log
 	if ! make -s -C "$CACHE/kernels/$k/build" M="$out" W=1 -j"$jobs" modules >"$log" 2>&1 ||
-	   ! make -s -C "$CACHE/kernels/$k/build" M="$out/tests/vm/warn-module" -j"$jobs" modules >>"$log" 2>&1; then
+	   ! make -s -C "$CACHE/kernels/$k/build" M="$out/tests/vm/warn-module" -j"$jobs" modules >>"$log" 2>&1 ||
+	   ! make -s -C "$CACHE/kernels/$k/build" M="$out/tests/vm/delay-module" W=1 -j"$jobs" modules >>"$log" 2>&1; then
 		echo "build-matrix: $k: build failed" >&2
 		cat "$log" >&2
 		rc=1

@@ -3,13 +3,13 @@
 #
 # usage: tests/checkpatch.sh [FILE...]
 # checkpatch.pl --strict (from Debian's linux-source-6.12) on the kernel code:
-# every .c/.h under drivers/, the UAPI headers and the runner's test module.
+# every .c/.h under drivers/, the UAPI headers and the test modules in tests/vm/.
 # Fails on any error, warning or check.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 SRC=$("$TOP/tests/linux-src.sh")
 cd "$TOP"
-[ $# -gt 0 ] || set -- $(git ls-files -co --exclude-standard 'drivers/*.[ch]' 'include/*.h' 'tests/vm/warn-module/*.c')
+[ $# -gt 0 ] || set -- $(git ls-files -co --exclude-standard 'drivers/*.[ch]' 'include/*.h' 'tests/vm/*-module/*.c')
 rc=0
 for f in "$@"; do
 	out=$(perl "$SRC/scripts/checkpatch.pl" --strict --no-tree --no-summary --terse \

@@ -19,8 +19,13 @@
  * With -S SECONDS, load instead of those cases: rounds of writes in flight
  * on both queues, read back and compared, with lifecycle events mid-IO
  * (tests/suite/47-load.sh runs many at once and SIGKILLs some).
+ * With -c N, instead of those cases: N closes of a device while the
+ * completion of its one write is held in its wakeup by the test module
+ * doorbell_delay (tests/vm/delay-module), which must be loaded; the
+ * release must return only after that completion (tests/suite/45-ring.sh,
+ * on null_blk).
  *
- * usage: blk_ring [-b BLOCKDEV] [-d] [-f N] [-s SEED] [-S SECONDS]
+ * usage: blk_ring [-b BLOCKDEV] [-d] [-f N] [-s SEED] [-S SECONDS] [-c N]
  *   -d  open the backing store with O_DIRECT
  * Prints kselftest TAP.  Exit: 0 pass, 1 fail, 4 skip (no device).
  */
@@ -28,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +53,16 @@
 #define NQ		2
 #define SECTOR		512ULL
 #define FILESZ		(16ULL << 20)
+
+/* The features the device is set up with. */
+#define FEATURES	((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) | \
+			 (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_BLK_F_SEG_MAX) | \
+			 (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) | \
+			 (1ULL << VIRTIO_BLK_F_MQ) | (1ULL << VIRTIO_BLK_F_DISCARD) | \
+			 (1ULL << VIRTIO_BLK_F_WRITE_ZEROES) | (1ULL << VIRTIO_BLK_F_RO))
+
+/* doorbell_delay's counters (tests/vm/delay-module). */
+#define DELAY_PARAMS	"/sys/module/doorbell_delay/parameters"
 
 static struct queue q[NQ];
 static const char *bdev;	/* block device backing, or NULL for a file */
@@ -173,20 +189,15 @@ static bool file_equals(uint64_t off, const void *want, size_t len)
 	return ok;
 }
 
-/* The features the tests ack. */
-#define FEATURES ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |	\
-		  (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |	\
-		  (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |	\
-		  (1ULL << VIRTIO_BLK_F_MQ) | (1ULL << VIRTIO_BLK_F_DISCARD) |		\
-		  (1ULL << VIRTIO_BLK_F_WRITE_ZEROES) | (1ULL << VIRTIO_BLK_F_RO))
-
 static void test_features(void)
 {
-	uint64_t f, want = FEATURES;
-	int efd = eventfd(0, 0), wo;
+	uint64_t f = 0, want = FEATURES;
+	int efd = eventfd(0, 0), wo, ret;
 	struct vhost_vring_file bad = { .index = 1, .fd = backing };
 
-	result(!vioctl(VHOST_GET_FEATURES, &f) && (f & want) == want,
+	/* The ioctl first: the arguments below may be read in any order. */
+	ret = vioctl(VHOST_GET_FEATURES, &f);
+	result(!ret && (f & want) == want,
 	       "GET_FEATURES: VERSION_1 EVENT_IDX INDIRECT SEG_MAX BLK_SIZE FLUSH MQ DISCARD WRITE_ZEROES RO (0x%llx)",
 	       (unsigned long long)f);
 	result(set_backend(backing) == -EPERM, "SET_BACKEND before SET_OWNER: EPERM");
@@ -666,21 +677,200 @@ static void test_load(int seconds)
 	       rounds, seconds, NQ, verified, swaps, detaches);
 }
 
+/* A number from a sysfs file (the sum of those on its line), or -1. */
+static long sysfs_number(const char *p)
+{
+	char buf[64] = "", *e, *c = buf;
+	long sum = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open(p, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	for (;;) {
+		long v = strtol(c, &e, 10);
+
+		if (e == c)
+			break;
+		sum += v;
+		c = e;
+	}
+	return sum;
+}
+
+/* One of doorbell_delay's counters, or -1. */
+static long delay_counter(const char *name)
+{
+	char p[128];
+
+	snprintf(p, sizeof(p), "%s/%s", DELAY_PARAMS, name);
+	return sysfs_number(p);
+}
+
+/* Requests in flight on the backing block device, or -1. */
+static long bdev_inflight(void)
+{
+	char p[128];
+
+	snprintf(p, sizeof(p), "/sys/block/%s/inflight",
+		 strrchr(bdev, '/') ? strrchr(bdev, '/') + 1 : bdev);
+	return sysfs_number(p);
+}
+
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int pin(pid_t tid, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(tid, sizeof(set), &set);
+}
+
+/*
+ * Move the doorbell devices' worker threads, "blk-N" (threads of this
+ * process on vhost_task kernels, else kernel threads), to @cpu.  Only the
+ * device of test_held_close() exists then.  Returns how many moved.
+ */
+static int pin_workers(int cpu)
+{
+	unsigned int id;
+	glob_t g;
+	size_t i;
+	int n = 0;
+
+	if (glob("/proc/[0-9]*/task/[0-9]*/comm", 0, NULL, &g))
+		return 0;
+	for (i = 0; i < g.gl_pathc; i++) {
+		char comm[32] = "", end;
+		FILE *f = fopen(g.gl_pathv[i], "r");
+
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) &&
+		    sscanf(comm, "blk-%u%c", &id, &end) == 2 && end == '\n' &&
+		    !pin(atoi(strstr(g.gl_pathv[i], "/task/") + 6), cpu))
+			n++;
+		fclose(f);
+	}
+	globfree(&g);
+	return n;
+}
+
+/* A new device in @dev: owner, features, memory, rings, the backend. */
+static bool new_device(void)
+{
+	uint64_t f = FEATURES;
+
+	dev = open("/dev/doorbell-blk", O_RDWR);
+	return dev >= 0 && !vioctl(VHOST_SET_OWNER, NULL) &&
+	       !vioctl(VHOST_SET_FEATURES, &f) && !default_mem() && restart(backing);
+}
+
+/*
+ * -c: @n times, a device of its own with one write whose completion
+ * doorbell_delay holds (in the wakeup after the device's last inflight
+ * decrement, caller=dbblk_rw_done), closed while the completion is held:
+ * the release must not return before that completion is over, as it frees
+ * the device the completion still touches, so doorbell_delay's active count
+ * must be 0 again when close() returns.
+ *
+ * The hold keeps its CPU busy, and the release needs the device's workers
+ * (flushes) and this process: so the write is submitted by workers on CPU
+ * 1, where the backing device (null_blk with irqmode=2 and a long
+ * completion_nsec) completes it from a timer, and once it is in flight the
+ * workers move to CPU 0, where this process runs.  A hold that ends before
+ * this process sees it is not counted; up to 3 * @n tries.
+ */
+static void test_held_close(int n)
+{
+	int held = 0, tries, early = 0;
+	double t0, took, waited = 0;
+	long fired, active;
+
+	if (delay_counter("active") < 0) {
+		skip("close with the completion held", "doorbell_delay not loaded");
+		return;
+	}
+	if (!bdev || !(fcntl(backing, F_GETFL) & O_DIRECT) || sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		skip("close with the completion held", "needs -b and -d and 2 CPUs");
+		return;
+	}
+	close(dev);
+	for (tries = 0; held < n && tries < 3 * n && !early; tries++) {
+		if (!new_device()) {
+			result(false, "held close: a device set up: %s", strerror(errno));
+			return;
+		}
+		if (pin(0, 0) || !pin_workers(1)) {
+			result(false, "held close: this process on CPU 0, the device's workers on CPU 1: %s",
+			       strerror(errno));
+			return;
+		}
+		fired = delay_counter("fired");
+		request(&q[0], VIRTIO_BLK_T_OUT, tries * 8, galloc(4096, 4096), 4096, 1);
+		kick(&q[0]);
+		t0 = now_ms();
+		while (bdev_inflight() <= 0 && delay_counter("fired") == fired) {
+			if (now_ms() - t0 > 10000) {
+				result(false, "held close: the write not in flight in 10 s");
+				return;
+			}
+		}
+		pin_workers(0);
+		while ((active = delay_counter("active")) <= 0 &&
+		       delay_counter("fired") == fired) {
+			if (now_ms() - t0 > 10000) {
+				result(false, "held close: no completion held in 10 s (doorbell_delay with caller=dbblk_rw_done?)");
+				return;
+			}
+		}
+		t0 = now_ms();
+		close(dev);
+		took = now_ms() - t0;
+		if (active <= 0)
+			continue;
+		active = delay_counter("active");
+		diag("try %d: close returned after %.0f ms, %ld completions held then",
+		     tries + 1, took, active);
+		held++;
+		waited += took;
+		early += active > 0;
+	}
+	dev = -1;
+	result(held == n && !early,
+	       "close while a completion is held: held in %d of %d tries, %d closes returned before it was over (a close took %.0f ms on average)",
+	       held, tries, early, held ? waited / held : 0.0);
+}
+
 int main(int argc, char **argv)
 {
 	long fuzz = 0;
-	int opt, i, load = 0;
+	int opt, i, load = 0, held = 0;
 
 	rng = time(NULL) | 1;
-	while ((opt = getopt(argc, argv, "b:df:s:S:")) != -1) {
+	while ((opt = getopt(argc, argv, "b:c:df:s:S:")) != -1) {
 		switch (opt) {
 		case 'b': bdev = optarg; break;
+		case 'c': held = atoi(optarg); break;
 		case 'd': oflags |= O_DIRECT; break;
 		case 'f': fuzz = atol(optarg); break;
 		case 's': rng = strtoull(optarg, NULL, 0) | 1; break;
 		case 'S': load = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: blk_ring [-b BLOCKDEV] [-d] [-f N] [-s SEED] [-S SECONDS]\n");
+			fprintf(stderr, "usage: blk_ring [-b BLOCKDEV] [-d] [-f N] [-s SEED] [-S SECONDS] [-c N]\n");
 			return 2;
 		}
 	}
@@ -715,6 +905,9 @@ int main(int argc, char **argv)
 	result(restart(backing), "rings set on %d queues, backend attached", NQ);
 	if (load) {
 		test_load(load);
+	} else if (held) {
+		test_held_close(held);
+		goto out;
 	} else {
 		test_rw();
 		test_depth(128);
@@ -734,6 +927,7 @@ int main(int argc, char **argv)
 	kick(&q[0]);
 	kick(&q[1]);
 	result(!close(dev), "close with requests in flight");
+out:
 	if (!bdev)
 		unlink(path);
 	printf("1..%d\n", testno);
