@@ -19,6 +19,7 @@
 #include <linux/file.h>
 #include <linux/if_tap.h>
 #include <linux/if_tun.h>
+#include <linux/if_vlan.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/net.h>
@@ -28,6 +29,7 @@
 #include <linux/uio.h>
 #include <linux/vhost.h>
 #include <linux/virtio_net.h>
+#include <net/ipv6.h>
 #include <net/sock.h>
 
 #include "core/doorbell_core.h"
@@ -45,6 +47,18 @@ enum {
 #define DBNET_BATCH		64
 /* Completions one packet and the unpublished ones may take. */
 #define DBNET_HEADS		256
+/*
+ * The longest frame a guest may transmit, the virtio-net header apart: an
+ * IPv6 packet of the largest size without a jumbo option (larger than any
+ * IPv4 one, and as large as virtio-net's GSO packets get) behind an
+ * Ethernet header with two VLAN tags.  A longer chain is dropped unsent.
+ * Sent, it would make tun or macvtap build an skb whose linear part holds
+ * what its page fragments cannot: a multi-MiB allocation that fails (past
+ * 4 MiB, always) with -ENOBUFS, which is otherwise a transient error, so
+ * the chain would be retried for ever and block the queue.
+ */
+#define DBNET_TX_MAX_FRAME	(VLAN_ETH_HLEN + VLAN_HLEN + \
+				 sizeof(struct ipv6hdr) + IPV6_MAXPLEN)
 
 /*
  * struct dbnet_sockpoll - a wait on the backend socket's readiness
@@ -126,6 +140,21 @@ static void dbnet_sock_start(struct dbnet_sockpoll *sp, struct file *file)
 		doorbell_poll_queue(&sp->vq->poll);
 }
 
+/*
+ * The socket refused a packet for now (see dbnet_handle_tx()): make sure the
+ * handler runs again.  Our entry stays on the socket's wait queue, but tun
+ * and macvtap wake it only when their send buffer drains after a send or a
+ * poll found it full (their NOSPACE bit set).  If the socket is writable, as
+ * it is when the send failed for want of memory, no wake is coming: queue
+ * the handler now.  If it is not, this poll sets the NOSPACE bit, so that
+ * the wake comes even if the packets in flight were freed since the send.
+ */
+static void dbnet_sock_repoll(struct dbnet_sockpoll *sp, struct file *file)
+{
+	if (vfs_poll(file, NULL) & sp->mask)
+		doorbell_poll_queue(&sp->vq->poll);
+}
+
 /* Unhook; the caller flushes the worker afterwards. */
 static void dbnet_sock_stop(struct dbnet_sockpoll *sp)
 {
@@ -162,11 +191,21 @@ static void dbnet_flush(struct dbnet_queue *q)
 	doorbell_vq_signal(&q->vq);
 }
 
+/* Send the packet in vq->iov[0..@out). Return: sendmsg's result. */
+static int dbnet_tx_send(struct socket *sock, struct doorbell_vq *vq,
+			 unsigned int out, size_t len)
+{
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT };
+
+	iov_iter_init(&msg.msg_iter, ITER_SOURCE, vq->iov, out, len);
+	return sock->ops->sendmsg(sock, &msg, len);
+}
+
 static void dbnet_handle_tx(struct dbnet_queue *q, struct socket *sock)
 {
 	struct doorbell_vq *vq = &q->vq;
+	size_t max_len = dbnet_hdr_len(vq) + DBNET_TX_MAX_FRAME;
 	unsigned int out, in, sent = 0;
-	struct msghdr msg = {};
 	size_t len;
 	int head, err;
 
@@ -187,18 +226,41 @@ static void dbnet_handle_tx(struct dbnet_queue *q, struct socket *sock)
 			doorbell_vq_break(vq, "TX request with writable buffers");
 			break;
 		}
+		/* The guest's length: checked before a msghdr is built. */
 		len = iov_length(vq->iov, out);
-		msg.msg_flags = MSG_DONTWAIT;
-		msg.msg_control = NULL;
-		msg.msg_controllen = 0;
-		iov_iter_init(&msg.msg_iter, ITER_SOURCE, vq->iov, out, len);
-		err = sock->ops->sendmsg(sock, &msg, len);
-		if (err == -EAGAIN || err == -ENOMEM || err == -ENOBUFS) {
-			/* Full: try again when the socket says it has room. */
+		if (len > max_len) {
+			/*
+			 * Longer than any frame (DBNET_TX_MAX_FRAME): sent,
+			 * it could fail with a "not now" error every time.
+			 * Complete it unsent, so that the packets after it
+			 * go out.
+			 */
+			vq->stats.drops++;
+			pr_warn_ratelimited("doorbell: %s queue %u: dropped a %zu-byte TX packet (at most %zu)\n",
+					    vq->vdev->dev.name, vq->index, len,
+					    max_len);
+			err = 0;
+		} else {
+			err = dbnet_tx_send(sock, vq, out, len);
+		}
+		if (err == -EAGAIN || err == -ENOBUFS || err == -ENOMEM) {
+			/*
+			 * Not now: -EAGAIN, the socket's send buffer is full
+			 * (its packets in flight are not freed yet);
+			 * -ENOBUFS or -ENOMEM, building the skb failed for
+			 * want of memory, whatever the send buffer holds.
+			 * Give the chain back, it is the first one taken the
+			 * next time, and poll the socket again: that runs
+			 * the handler again at once if the socket is
+			 * writable, else on its next EPOLLOUT.
+			 */
 			doorbell_vq_discard(vq, 1);
+			dbnet_sock_repoll(&q->sp, sock->file);
 			break;
 		}
 		/* Any other error drops the packet, as a NIC would. */
+		if (err < 0)
+			vq->stats.drops++;
 		dbnet_complete(q, head, 0);
 		if (q->nheads >= DBNET_BATCH)
 			dbnet_flush(q);

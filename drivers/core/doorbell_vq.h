@@ -73,12 +73,15 @@ struct doorbell_mem {
  * @requests: descriptor chains taken from the avail ring
  * @signals: call eventfd signals
  * @breaks: times the queue broke on bad guest input
+ * @drops: requests completed without being served (e.g. a TX packet the
+ *	backend cannot take)
  */
 struct doorbell_vq_stats {
 	u64 kicks;
 	u64 requests;
 	u64 signals;
 	u64 breaks;
+	u64 drops;
 };
 
 struct doorbell_vdev;

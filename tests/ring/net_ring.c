@@ -12,7 +12,10 @@
  *
  * Cases: the vhost ioctls and their errnos; TX and RX of frames with exact
  * content (chained, indirect, across regions, MRG_RXBUF merging); interrupt
- * suppression (NO_INTERRUPT, EVENT_IDX); every malformed ring of the hostile
+ * suppression (NO_INTERRUPT, EVENT_IDX); TX sends the frames behind a chain
+ * of 6 MiB, which the tap would refuse with ENOBUFS every time, and resumes
+ * after the tap failed a send with ENOMEM once (failslab, on a kernel that
+ * has it), each within a deadline; every malformed ring of the hostile
  * guest list, each of which must break only the queue (error eventfd
  * signalled, nothing served) until the VMM sets the base again; and with
  * -f N, N random rings (fuzzing): each is served or breaks the queue, and a
@@ -21,7 +24,9 @@
  * usage: net_ring [-d DEV] [-f N] [-s SEED]
  *   -d DEV   the device (default /dev/doorbell-net; /dev/vhost-net is the
  *            reference and must pass the same cases, except the ones that
- *            check doorbell's stricter validation, skipped there)
+ *            check doorbell's stricter validation and the two TX cases
+ *            above, where vhost-net stalls or drops: skipped there, the
+ *            reason in the TAP line)
  * Prints kselftest TAP.  Exit: 0 pass, 1 fail, 4 skip (no device or tun).
  */
 #define _GNU_SOURCE
@@ -38,7 +43,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <dirent.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +63,7 @@
 #define HDR		12		/* struct virtio_net_hdr_mrg_rxbuf */
 #define RX		0
 #define TX		1
+#define ARRAY_LEN(a)	(sizeof(a) / sizeof((a)[0]))
 
 static const char *devpath = "/dev/doorbell-net";
 static bool doorbell;		/* the device is doorbell-net */
@@ -381,7 +389,7 @@ static void test_event_idx(void)
 	drain_capture();
 }
 
-/* --------------------------------------------------------- hostile rings */
+/* ------------------------------------------------- TX the tap refuses */
 
 /* A valid frame through TX: the queue works. */
 static bool tx_works(void)
@@ -392,6 +400,232 @@ static bool tx_works(void)
 	kick(&q[TX]);
 	return wait_used(&q[TX], start + 1, 3000);
 }
+
+/*
+ * A TX chain longer than any frame: more than the 4 MiB that tun can put in
+ * an skb's linear part past its page fragments, so that tun would fail it
+ * with ENOBUFS every time.
+ */
+#define BIG_CHAIN	(6u << 20)
+#define BIG_PIECES	6
+
+/* TX of the test frames @first.. (lengths as check_tx_frames() wants). */
+static void tx_frames(int first, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		guest_tx(first + i, 60 + ((first + i) * 97) % 1455, i % 4);
+}
+
+/*
+ * The guest queues one TX chain of BIG_CHAIN bytes (an indirect table: the
+ * header, then BIG_PIECES descriptors), then normal frames, and kicks once.
+ * doorbell-net completes the big one unsent (len 0) and sends the others;
+ * before it did, it retried the big one on the tap's ENOBUFS only on an
+ * EPOLLOUT that never came: TX stopped for good.
+ */
+static void test_tx_oversized(void)
+{
+	const char *what = "tx: frames behind a 6 MiB chain go out";
+	struct queue *vq = &q[TX];
+	int i, n = 8, bad, lost;
+	struct vring_desc *it;
+	bool done, err, head_ok;
+	uint16_t start, h;
+	uint64_t b, t;
+
+	restart();
+	drain_capture();
+	start = vq->avail_idx;
+	b = galloc(HDR + BIG_CHAIN, 8);
+	memset(g2h(b), 0, HDR);
+	/* A test frame's header: were it sent, the capture would see it. */
+	make_frame(g2h(b) + HDR, 64, 250);
+	t = galloc(16 * (BIG_PIECES + 1), 16);
+	it = g2h(t);
+	it[0] = (struct vring_desc){ b, HDR, VRING_DESC_F_NEXT, 1 };
+	for (i = 1; i <= BIG_PIECES; i++)
+		it[i] = (struct vring_desc){ b + HDR + (i - 1) * (BIG_CHAIN / BIG_PIECES),
+					     BIG_CHAIN / BIG_PIECES,
+					     i < BIG_PIECES ? VRING_DESC_F_NEXT : 0, i + 1 };
+	h = put_desc(vq, t, 16 * (BIG_PIECES + 1), VRING_DESC_F_INDIRECT, 0);
+	publish(vq, h);
+	tx_frames(200, n);
+	kick(vq);
+	/* The deadline: a stalled queue is a failure, not a hang. */
+	done = wait_used(vq, start + 1 + n, 5000);
+	if (!doorbell && !done) {
+		/* Its TX stays stuck until the backend goes: restart(). */
+		skip(what, "vhost-net (the reference) retries a chain the tap refuses with ENOBUFS for ever");
+		restart();
+		drain_capture();
+		return;
+	}
+	err = efd_take(vq->err, 0) > 0;
+	head_ok = done && vq->used->ring[start % NUM].id == h &&
+		  vq->used->ring[start % NUM].len == 0;
+	bad = check_tx_frames(200, n, &lost);
+	diag("tx oversized: used %u of %u in time, big chain completed %d, err %d",
+	     (uint16_t)(vq->used->idx - start), n + 1, head_ok, err);
+	result(done && head_ok, "%s: all %d completed in 5 s, the big one first with len 0",
+	       what, n + 1);
+	result(!lost && !bad, "%s: exact on the tap, the big one not (lost %d, wrong %d)",
+	       what, lost, bad);
+	result(!err && tx_works(), "tx: the queue is not broken and serves on");
+	drain_capture();
+}
+
+/* ------------------------------------------------ fault injection files */
+
+#define FAILSLAB	"/sys/kernel/debug/failslab"
+#define SKB_CACHE	"/sys/kernel/slab/skbuff_head_cache/failslab"
+
+static bool put_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok;
+}
+
+/* The file's first line, without its newline; "" if unreadable. */
+static void get_file(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	buf[0] = 0;
+	if (f) {
+		if (!fgets(buf, len, f))
+			buf[0] = 0;
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = 0;
+}
+
+static long long get_num(const char *path)
+{
+	char b[64];
+
+	get_file(path, b, sizeof(b));
+	return b[0] ? atoll(b) : -1;
+}
+
+/* Set make-it-fail of every thread of ours but this one: the worker's. */
+static int worker_make_it_fail(int on)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	char path[64];
+	int n = 0, tid;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		tid = atoi(e->d_name);
+		if (tid <= 0 || tid == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%d/make-it-fail", tid);
+		n += put_file(path, on ? "1" : "0");
+	}
+	closedir(d);
+	return n;
+}
+
+static const char *const fs_knobs[] = {
+	"task-filter", "cache-filter", "ignore-gfp-wait", "verbose", "space",
+	"interval", "times", "probability",
+};
+
+/*
+ * The tap fails one send with ENOMEM, once: failslab fails the first slab
+ * allocation of the device's worker (of skbuff_head_cache only, where that
+ * cache is not merged with others), which is the skb of the frame: tun
+ * builds it around a page fragment (build_skb).  The socket is writable all
+ * along, so no EPOLLOUT follows: the handler must run again on its own and
+ * send the frame.  Needs failslab (the debug kernel) and a worker that is a
+ * thread of ours (vhost_task kernels).
+ */
+static void test_tx_enomem(void)
+{
+	const char *what = "tx: resumes after the tap fails a send with ENOMEM";
+	char saved[ARRAY_LEN(fs_knobs)][32], path[128], stats[128];
+	long long times, drops0, drops1;
+	bool done = false, cache;
+	int lost = 0, bad = 0;
+	uint16_t start;
+	unsigned int i;
+
+	if (!doorbell) {
+		skip(what, "vhost-net sends small frames as XDP buffers, which tun drops when their skb cannot be allocated: no error, nothing to resume");
+		return;
+	}
+	if (access(FAILSLAB, F_OK))
+		mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	if (access(FAILSLAB, F_OK)) {
+		skip(what, "no failslab in this kernel (the debug kernel has it)");
+		return;
+	}
+	restart();
+	drain_capture();
+	for (i = 0; i < ARRAY_LEN(fs_knobs); i++) {
+		snprintf(path, sizeof(path), FAILSLAB "/%s", fs_knobs[i]);
+		get_file(path, saved[i], sizeof(saved[i]));
+	}
+	snprintf(stats, sizeof(stats), "/sys/class/net/%s/statistics/rx_dropped", ifname);
+	drops0 = get_num(stats);
+	/* A merged cache refuses the attribute: then any cache fails. */
+	cache = put_file(SKB_CACHE, "1");
+	if (!put_file(FAILSLAB "/task-filter", "Y") ||
+	    !put_file(FAILSLAB "/cache-filter", cache ? "Y" : "N") ||
+	    !put_file(FAILSLAB "/ignore-gfp-wait", "N") || !put_file(FAILSLAB "/verbose", "0") ||
+	    !put_file(FAILSLAB "/space", "0") || !put_file(FAILSLAB "/interval", "1") ||
+	    !put_file(FAILSLAB "/times", "1") || !put_file(FAILSLAB "/probability", "100")) {
+		diag("failslab set-up: %s", strerror(errno));
+		times = -1;
+	} else if (worker_make_it_fail(1) != 1) {
+		diag("not one worker thread in this process");
+		times = -1;
+	} else {
+		start = q[TX].avail_idx;
+		tx_frames(300, 1);
+		kick(&q[TX]);
+		/* The deadline: a stalled queue is a failure, not a hang. */
+		done = wait_used(&q[TX], start + 1, 5000);
+		times = get_num(FAILSLAB "/times");
+	}
+	worker_make_it_fail(0);
+	put_file(FAILSLAB "/probability", "0");
+	if (cache)
+		put_file(SKB_CACHE, "0");
+	for (i = 0; i < ARRAY_LEN(fs_knobs); i++) {
+		snprintf(path, sizeof(path), FAILSLAB "/%s", fs_knobs[i]);
+		put_file(path, saved[i]);
+	}
+	drops1 = get_num(stats);
+	diag("tx enomem: failslab %s, %s, tap rx_dropped %lld -> %lld, completed %d",
+	     cache ? "on skbuff_head_cache" : "on any cache",
+	     times == 0 ? "one allocation failed" : "no allocation failed",
+	     drops0, drops1, done);
+	if (times != 0 || drops1 <= drops0) {
+		/* Not the case under test: the tap saw no failed send. */
+		skip(what, "failslab failed no send of the tap");
+		restart();
+		return;
+	}
+	if (done)
+		bad = check_tx_frames(300, 1, &lost);
+	result(done && !lost && !bad, "%s: the frame completed in 5 s and is on the tap exact",
+	       what);
+	result(!efd_take(q[TX].err, 0) && tx_works(), "tx: the queue serves on after ENOMEM");
+	drain_capture();
+}
+
+/* --------------------------------------------------------- hostile rings */
 
 /*
  * After a malformed request on @qi: the err eventfd fires, nothing more is
@@ -778,6 +1012,8 @@ int main(int argc, char **argv)
 	result(!vioctl(VHOST_SET_FEATURES, &features), "SET_FEATURES with EVENT_IDX");
 	restart();
 	test_event_idx();
+	test_tx_oversized();
+	test_tx_enomem();
 	test_hostile();
 	if (fuzz)
 		test_fuzz(fuzz);

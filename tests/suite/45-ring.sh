@@ -3,7 +3,9 @@
 #
 # Ring-level tests from a fake guest (no KVM):
 # - tests/ring/net_ring: doorbell-net's ioctls, TX/RX with exact frames,
-#   interrupt suppression, every hostile ring case (the queue breaks, the
+#   interrupt suppression, TX going on past a chain the tap refuses every
+#   time and after a send it refused once (ENOMEM under failslab, where the
+#   kernel has it), every hostile ring case (the queue breaks, the
 #   host does not) and a short ring fuzz; then the same program against
 #   in-tree vhost-net, the reference (its validation cases skipped).
 # - tests/ring/blk_ring: doorbell-blk on a file, on a file opened O_DIRECT
