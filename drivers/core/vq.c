@@ -275,8 +275,12 @@ static const char *doorbell_vq_indirect(struct doorbell_vq *vq,
 
 	if (!doorbell_vq_has_feature(vq, VIRTIO_RING_F_INDIRECT_DESC))
 		return "indirect descriptor without INDIRECT_DESC";
-	if (vq16_to_cpu(vq, ind->flags) & (VRING_DESC_F_NEXT | VRING_DESC_F_WRITE))
-		return "indirect descriptor with NEXT or WRITE";
+	/*
+	 * Its WRITE flag is ignored, as virtio 1.x (2.7.5.3.2) tells the
+	 * device; the table's own descriptors say which buffers are writable.
+	 */
+	if (vq16_to_cpu(vq, ind->flags) & VRING_DESC_F_NEXT)
+		return "indirect descriptor with NEXT";
 	if (!len || len % sizeof(d))
 		return "indirect table length not a multiple of 16";
 	count = len / sizeof(d);

@@ -459,6 +459,79 @@ static void test_fuzz(long iters)
 }
 
 /*
+ * The cases below, run with the others (not with -S): WRITE on an indirect
+ * table's ring descriptor ignored, NEXT breaking the queue.
+ */
+
+/*
+ * An indirect table for one request: the header, @n data buffers (@bufs,
+ * @len bytes each, readable for a write, else writable), the status byte;
+ * its ring descriptor has INDIRECT and @ring_flags.  Returns the ring
+ * descriptor's index (not published) and the status byte's guest address
+ * in *@st.
+ */
+static uint16_t indirect_desc(struct queue *vq, uint32_t type, uint64_t sector,
+			      const uint64_t *bufs, uint32_t len, int n,
+			      uint16_t ring_flags, uint64_t *st)
+{
+	uint64_t h = galloc(16, 8), t = galloc((n + 2) * 16, 16);
+	struct virtio_blk_outhdr *hdr = g2h(h);
+	struct vring_desc *it = g2h(t);
+	uint16_t wr = type == VIRTIO_BLK_T_OUT ? 0 : VRING_DESC_F_WRITE;
+	int i;
+
+	*st = galloc(1, 1);
+	*(uint8_t *)g2h(*st) = 0xee;
+	hdr->type = type;
+	hdr->ioprio = 0;
+	hdr->sector = sector;
+	it[0] = (struct vring_desc){ h, 16, VRING_DESC_F_NEXT, 1 };
+	for (i = 0; i < n; i++)
+		it[i + 1] = (struct vring_desc){ bufs[i], len, wr | VRING_DESC_F_NEXT, i + 2 };
+	it[n + 1] = (struct vring_desc){ *st, 1, VRING_DESC_F_WRITE, 0 };
+	return put_desc(vq, t, (n + 2) * 16, VRING_DESC_F_INDIRECT | ring_flags, 0);
+}
+
+/* Kick queue @qi, wait for all it was given; the status at @st (0xee: none). */
+static uint8_t finish(int qi, uint64_t st, int ms)
+{
+	kick(&q[qi]);
+	if (!wait_used(&q[qi], q[qi].avail_idx, ms))
+		return 0xee;
+	return status_of(st);
+}
+
+/*
+ * WRITE on the ring descriptor of an indirect table is ignored (virtio 1.x
+ * 2.7.5.3.2: the device must ignore it); NEXT there still breaks the queue.
+ */
+static void test_indirect_flags(void)
+{
+	uint64_t b, st;
+	uint8_t s1, s2;
+	bool err;
+
+	restart(backing);
+	b = galloc(4096, 4096);
+	fill(g2h(b), 4096, 41);
+	s1 = do_req(0, VIRTIO_BLK_T_OUT, 40, b, 4096, 1, NULL);
+	memset(g2h(b), 0, 4096);
+	publish(&q[0], indirect_desc(&q[0], VIRTIO_BLK_T_IN, 40, &b, 4096, 1,
+				     VRING_DESC_F_WRITE, &st));
+	s2 = finish(0, st, 5000);
+	err = efd_take(q[0].err, 0) > 0;
+	fill(g2h(galloc(4096, 4096)), 4096, 41);
+	result(s1 == VIRTIO_BLK_S_OK && s2 == VIRTIO_BLK_S_OK && !err &&
+	       !memcmp(g2h(b), g2h(heap - 4096), 4096),
+	       "indirect table whose ring descriptor has WRITE: the flag is ignored, the read is served with the right data (status %u, err %d)",
+	       s2, err);
+	restart(backing);
+	hostile("an indirect table whose ring descriptor has NEXT",
+		indirect_desc(&q[0], VIRTIO_BLK_T_IN, 40, &b, 4096, 1,
+			      VRING_DESC_F_NEXT, &st), false);
+}
+
+/*
  * -S: for @seconds, rounds of LOAD_DEPTH 4 KiB writes on each queue in one
  * kick (indirect, or chained in two pieces), then the same sectors read back
  * on the other queue and compared.  Every 4th round, a lifecycle event while
@@ -635,6 +708,7 @@ int main(int argc, char **argv)
 		test_rw();
 		test_depth(128);
 		test_commands();
+		test_indirect_flags();
 		test_readonly();
 		test_hostile();
 		if (fuzz)
