@@ -20,10 +20,11 @@
  *
  * Every request is checked: a readable header of 16 bytes first, a
  * writable status byte last, data a multiple of 512 bytes inside the
- * capacity (else VIRTIO_BLK_S_IOERR), a known type (else
- * VIRTIO_BLK_S_UNSUPP).  A chain without header or status, or a head that is
- * already in flight, breaks the queue (doorbell core: error eventfd,
- * ratelimited log); other queues and the host carry on.
+ * capacity (else VIRTIO_BLK_S_IOERR, as for a chain of more buffers than
+ * DOORBELL_VQ_IOV_MAX), a known type (else VIRTIO_BLK_S_UNSUPP).  A chain
+ * without header or status, or a head that is already in flight, breaks the
+ * queue (doorbell core: error eventfd, ratelimited log); other queues and
+ * the host carry on.
  */
 #include <linux/fs.h>
 #include <linux/falloc.h>
@@ -355,12 +356,14 @@ static u8 __user *dbblk_status_byte(const struct iovec *iov, unsigned int in)
 }
 
 /*
- * Serve one chain: queue mutex held.  Return: 0, or -EIO if the queue
- * broke.
+ * Serve one chain, @desc as doorbell_vq_get_desc() returned it: queue
+ * mutex held.  Return: 0, or -EIO if the queue broke.
  */
-static int dbblk_request(struct dbblk_queue *q, struct file *file, int head,
+static int dbblk_request(struct dbblk_queue *q, struct file *file, int desc,
 			 unsigned int out, unsigned int in)
 {
+	bool oversized = desc & DOORBELL_VQ_OVERSIZED;
+	u16 head = desc & ~DOORBELL_VQ_OVERSIZED;
 	struct dbblk *b = dbblk_of(q);
 	struct doorbell_vq *vq = &q->vq;
 	struct virtio_blk_outhdr hdr;
@@ -387,6 +390,11 @@ static int dbblk_request(struct dbblk_queue *q, struct file *file, int head,
 	if (req->busy) {
 		doorbell_vq_break(vq, "request head already in flight");
 		return -EIO;
+	}
+	if (oversized) {
+		/* Its buffers are not all in vq->iov: fail it alone. */
+		dbblk_complete(q, head, status, VIRTIO_BLK_S_IOERR, 1);
+		return vq->broken ? -EIO : 0;
 	}
 	iov_iter_init(&iiter, ITER_DEST, vq->iov + out, in, in_len - 1);
 	type = __virtio32_to_cpu(vq->le, hdr.type);

@@ -460,7 +460,8 @@ static void test_fuzz(long iters)
 
 /*
  * The cases below, run with the others (not with -S): WRITE on an indirect
- * table's ring descriptor ignored, NEXT breaking the queue.
+ * table's ring descriptor ignored, NEXT breaking the queue; a chain of more
+ * than 1024 iovecs failed alone.
  */
 
 /*
@@ -529,6 +530,39 @@ static void test_indirect_flags(void)
 	hostile("an indirect table whose ring descriptor has NEXT",
 		indirect_desc(&q[0], VIRTIO_BLK_T_IN, 40, &b, 4096, 1,
 			      VRING_DESC_F_NEXT, &st), false);
+}
+
+/*
+ * 1022 buffers of 4 KiB in one indirect table (1024 entries with header and
+ * status, the most there may be), contiguous across the boundary of the two
+ * memory regions: one more iovec than descriptors, 1025 in all, more than
+ * DOORBELL_VQ_IOV_MAX (1024).  The request fails with IOERR, its status
+ * byte found past the readable part (a write) and the writable part (a
+ * read) that overflow; the queue does not break and serves the next one.
+ */
+static void test_oversized_chain(void)
+{
+	enum { N = 1022 };
+	static uint64_t bufs[N];
+	uint64_t base = buf_at_boundary(N * 4096) + 2048, st, b;
+	uint8_t s1, s2, s3;
+	bool err;
+	int i;
+
+	restart(backing);
+	for (i = 0; i < N; i++)
+		bufs[i] = base + i * 4096ULL;
+	publish(&q[0], indirect_desc(&q[0], VIRTIO_BLK_T_OUT, 64, bufs, 4096, N, 0, &st));
+	s1 = finish(0, st, 5000);
+	publish(&q[0], indirect_desc(&q[0], VIRTIO_BLK_T_IN, 64, bufs, 4096, N, 0, &st));
+	s2 = finish(0, st, 5000);
+	b = galloc(4096, 4096);
+	s3 = do_req(0, VIRTIO_BLK_T_IN, 0, b, 4096, 1, NULL);
+	err = efd_take(q[0].err, 0) > 0;
+	result(s1 == VIRTIO_BLK_S_IOERR && s2 == VIRTIO_BLK_S_IOERR && s3 == VIRTIO_BLK_S_OK && !err,
+	       "a write and a read of 1022 buffers, 1025 iovecs (one buffer across two regions): IOERR each (%u, %u), the queue serves the next read (%u), not broken (err %d)",
+	       s1, s2, s3, err);
+	restart(backing);
 }
 
 /*
@@ -709,6 +743,7 @@ int main(int argc, char **argv)
 		test_depth(128);
 		test_commands();
 		test_indirect_flags();
+		test_oversized_chain();
 		test_readonly();
 		test_hostile();
 		if (fuzz)

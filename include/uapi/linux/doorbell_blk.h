@@ -18,6 +18,10 @@
  * before; the capacity the backend enforces is the size of the file or
  * device at that moment, in 512-byte sectors.
  *
+ * A request whose chain scatters over more than 1024 buffers (each region of
+ * the memory table that a buffer spans counts) completes with
+ * VIRTIO_BLK_S_IOERR.
+ *
  * The number and the argument are those of VHOST_BLK_SET_BACKEND in the
  * 2022 vhost-blk RFC (Virtuozzo, QEMU side: _IOW(VHOST_VIRTIO, 0xFF,
  * struct vhost_vring_file), called with index 0); no in-tree vhost ioctl
