@@ -17,6 +17,7 @@
  * wants it.  Flush is vfs_fsync() and discard punches a hole.  Write
  * zeroes uses fallocate(ZERO_RANGE), else writes the zero page (tmpfs), and
  * punches a hole when the guest sets VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP.
+ * GET_ID answers a fixed "doorbell-blk".
  *
  * Every request is checked: a readable header of 16 bytes first, a
  * writable status byte last, data a multiple of 512 bytes inside the
@@ -356,6 +357,12 @@ static u8 __user *dbblk_status_byte(const struct iovec *iov, unsigned int in)
 }
 
 /*
+ * The GET_ID answer: a fixed serial, NUL-padded to VIRTIO_BLK_ID_BYTES, the
+ * same for every device (nothing of the host's shows through).
+ */
+static const char dbblk_id[VIRTIO_BLK_ID_BYTES] = "doorbell-blk";
+
+/*
  * Serve one chain, @desc as doorbell_vq_get_desc() returned it: queue
  * mutex held.  Return: 0, or -EIO if the queue broke.
  */
@@ -369,7 +376,6 @@ static int dbblk_request(struct dbblk_queue *q, struct file *file, int desc,
 	struct virtio_blk_outhdr hdr;
 	struct iov_iter oiter, iiter;
 	struct dbblk_req *req;
-	char id[VIRTIO_BLK_ID_BYTES];
 	size_t in_len, len, n;
 	u8 __user *status;
 	u64 sector, end;
@@ -425,9 +431,8 @@ static int dbblk_request(struct dbblk_queue *q, struct file *file, int desc,
 			       vfs_fsync(file, 0) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK, 1);
 		break;
 	case VIRTIO_BLK_T_GET_ID:
-		n = scnprintf(id, sizeof(id), "doorbell-blk-%u", b->vdev.dev.id);
-		n = min(n, iov_iter_count(&iiter));
-		if (copy_to_iter(id, n, &iiter) != n)
+		n = min(sizeof(dbblk_id), iov_iter_count(&iiter));
+		if (copy_to_iter(dbblk_id, n, &iiter) != n)
 			dbblk_complete(q, head, status, VIRTIO_BLK_S_IOERR, 1);
 		else
 			dbblk_complete(q, head, status, VIRTIO_BLK_S_OK, n + 1);

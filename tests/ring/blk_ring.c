@@ -290,10 +290,19 @@ static void test_commands(void)
 	int fd;
 
 	result(do_req(0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 1, NULL) == VIRTIO_BLK_S_OK, "flush: OK");
-	memset(g2h(b), 0, 64);
-	st = do_req(0, VIRTIO_BLK_T_GET_ID, 0, b, VIRTIO_BLK_ID_BYTES, 1, &used);
-	result(st == VIRTIO_BLK_S_OK && !strncmp(g2h(b), "doorbell-blk-", 13),
-	       "GET_ID: '%.20s' (used len %u)", (char *)g2h(b), used);
+	/* A fixed id (not the host's device number), NUL-padded to 20 bytes. */
+	memset(g2h(b), 0xff, 64);
+	st = do_req(0, VIRTIO_BLK_T_GET_ID, 0, b, 64, 1, &used);
+	result(st == VIRTIO_BLK_S_OK && used == VIRTIO_BLK_ID_BYTES + 1 &&
+	       !memcmp(g2h(b), "doorbell-blk\0\0\0\0\0\0\0\0", VIRTIO_BLK_ID_BYTES) &&
+	       ((uint8_t *)g2h(b))[VIRTIO_BLK_ID_BYTES] == 0xff,
+	       "GET_ID into 64 bytes: 'doorbell-blk' and 8 NULs, nothing after (used len %u, '%.20s')",
+	       used, (char *)g2h(b));
+	memset(g2h(b), 0xff, 64);
+	st = do_req(0, VIRTIO_BLK_T_GET_ID, 0, b, 8, 1, &used);
+	result(st == VIRTIO_BLK_S_OK && used == 9 && !memcmp(g2h(b), "doorbell", 8) &&
+	       ((uint8_t *)g2h(b))[8] == 0xff,
+	       "GET_ID into 8 bytes: 'doorbell' (used len %u)", used);
 	st = do_req(0, 99, 0, b, 512, 1, NULL);
 	result(st == VIRTIO_BLK_S_UNSUPP, "unknown request type: UNSUPP");
 	st = do_req(0, VIRTIO_BLK_T_IN, capacity - 1, b, 1024, 1, NULL);
@@ -459,9 +468,9 @@ static void test_fuzz(long iters)
 }
 
 /*
- * The cases below, run with the others (not with -S): WRITE on an indirect
- * table's ring descriptor ignored, NEXT breaking the queue; a chain of more
- * than 1024 iovecs failed alone.
+ * The cases below, run with the others (not with -S): GET_ID's exact bytes;
+ * WRITE on an indirect table's ring descriptor ignored, NEXT breaking the
+ * queue; a chain of more than 1024 iovecs failed alone.
  */
 
 /*

@@ -20,7 +20,8 @@
  *
  * A request whose chain scatters over more than 1024 buffers (each region of
  * the memory table that a buffer spans counts) completes with
- * VIRTIO_BLK_S_IOERR.
+ * VIRTIO_BLK_S_IOERR.  VIRTIO_BLK_T_GET_ID answers "doorbell-blk", NUL-padded
+ * to 20 bytes.
  *
  * The number and the argument are those of VHOST_BLK_SET_BACKEND in the
  * 2022 vhost-blk RFC (Virtuozzo, QEMU side: _IOW(VHOST_VIRTIO, 0xFF,
