@@ -16,8 +16,9 @@
  * in batches and signals the call eventfd when EVENT_IDX says the guest
  * wants it.  Flush is vfs_fsync() and discard punches a hole.  Write
  * zeroes uses fallocate(ZERO_RANGE), else writes the zero page (tmpfs), and
- * punches a hole when the guest sets VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP.
- * GET_ID answers a fixed "doorbell-blk".
+ * punches a hole when the guest sets VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP and
+ * the backing store can, else zeroes as without it.  GET_ID answers a fixed
+ * "doorbell-blk".
  *
  * Every request is checked: a readable header of 16 bytes first, a
  * writable status byte last, data a multiple of 512 bytes inside the
@@ -335,6 +336,13 @@ static u8 dbblk_discard(struct dbblk *b, struct file *file,
 		else
 			ret = vfs_fallocate(file, mode, sector << SECTOR_SHIFT,
 					    (u64)num << SECTOR_SHIFT);
+		/* UNMAP allows deallocating, it does not require it. */
+		if (ret == -EOPNOTSUPP && type == VIRTIO_BLK_T_WRITE_ZEROES &&
+		    (mode & FALLOC_FL_PUNCH_HOLE)) {
+			mode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+			ret = vfs_fallocate(file, mode, sector << SECTOR_SHIFT,
+					    (u64)num << SECTOR_SHIFT);
+		}
 		if (ret == -EOPNOTSUPP && (mode & FALLOC_FL_ZERO_RANGE))
 			ret = dbblk_zero_fill(file, sector << SECTOR_SHIFT,
 					      (u64)num << SECTOR_SHIFT);

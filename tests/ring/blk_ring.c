@@ -469,8 +469,9 @@ static void test_fuzz(long iters)
 
 /*
  * The cases below, run with the others (not with -S): GET_ID's exact bytes;
- * WRITE on an indirect table's ring descriptor ignored, NEXT breaking the
- * queue; a chain of more than 1024 iovecs failed alone.
+ * write zeroes with UNMAP where no hole can be punched; WRITE on an indirect
+ * table's ring descriptor ignored, NEXT breaking the queue; a chain of more
+ * than 1024 iovecs failed alone.
  */
 
 /*
@@ -572,6 +573,27 @@ static void test_oversized_chain(void)
 	       "a write and a read of 1022 buffers, 1025 iovecs (one buffer across two regions): IOERR each (%u, %u), the queue serves the next read (%u), not broken (err %d)",
 	       s1, s2, s3, err);
 	restart(backing);
+}
+
+/*
+ * WRITE_ZEROES with UNMAP where no hole can be punched (a block device
+ * without write-zeroes support: null_blk): the range is zeroed all the same.
+ */
+static void test_write_zeroes_unmap(void)
+{
+	uint64_t b = galloc(32768, 4096), sg = galloc(16, 16);
+	struct virtio_blk_discard_write_zeroes *seg = g2h(sg);
+	uint8_t s;
+
+	fill(g2h(b), 32768, 61);
+	do_req(0, VIRTIO_BLK_T_OUT, 8192 + 192, b, 32768, 1, NULL);
+	*seg = (struct virtio_blk_discard_write_zeroes){
+		.sector = 8192 + 192, .num_sectors = 64,
+		.flags = VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP };
+	s = do_req(0, VIRTIO_BLK_T_WRITE_ZEROES, 0, sg, sizeof(*seg), 1, NULL);
+	memset(g2h(b), 0, 32768);
+	result(s == VIRTIO_BLK_S_OK && file_equals((8192 + 192) * SECTOR, g2h(b), 32768),
+	       "write zeroes with UNMAP: OK, zeroes read (status %u)", s);
 }
 
 /*
@@ -751,6 +773,7 @@ int main(int argc, char **argv)
 		test_rw();
 		test_depth(128);
 		test_commands();
+		test_write_zeroes_unmap();
 		test_indirect_flags();
 		test_oversized_chain();
 		test_readonly();
