@@ -22,11 +22,12 @@
  *
  * Every request is checked: a readable header of 16 bytes first, a
  * writable status byte last, data a multiple of 512 bytes inside the
- * capacity (else VIRTIO_BLK_S_IOERR, as for a chain of more buffers than
- * DOORBELL_VQ_IOV_MAX), a known type (else VIRTIO_BLK_S_UNSUPP).  A chain
- * without header or status, or a head that is already in flight, breaks the
- * queue (doorbell core: error eventfd, ratelimited log); other queues and
- * the host carry on.
+ * capacity, no more than MAX_RW_COUNT bytes and passing the VFS's checks of
+ * a read or write (else VIRTIO_BLK_S_IOERR, as for a chain of more buffers
+ * than DOORBELL_VQ_IOV_MAX), a known type (else VIRTIO_BLK_S_UNSUPP).  A
+ * chain without header or status, or a head that is already in flight,
+ * breaks the queue (doorbell core: error eventfd, ratelimited log); other
+ * queues and the host carry on.
  */
 #include <linux/fs.h>
 #include <linux/falloc.h>
@@ -354,6 +355,27 @@ static u8 dbblk_discard(struct dbblk *b, struct file *file,
 	return VIRTIO_BLK_S_OK;
 }
 
+/*
+ * The checks the VFS makes on a read or write from a system call, which the
+ * kiocb path skips: rw_verify_area() (the offset range, the LSM and
+ * fanotify permission hooks), no more than MAX_RW_COUNT bytes (the VFS
+ * shortens to it; refused here, and it keeps a used length, data and
+ * status byte, inside a u32), and no O_APPEND, with which the write would
+ * land at the end of the file: SET_BACKEND refuses such a file, but the VMM
+ * may set the flag later with fcntl(F_SETFL).
+ */
+static int dbblk_rw_check(struct file *file, u64 sector, size_t len,
+			  bool write)
+{
+	loff_t pos = sector << SECTOR_SHIFT;
+
+	if (len > MAX_RW_COUNT)
+		return -EINVAL;
+	if (write && (READ_ONCE(file->f_flags) & O_APPEND))
+		return -EINVAL;
+	return rw_verify_area(write ? WRITE : READ, file, &pos, len);
+}
+
 /* Locate the status byte: the last byte of the writable buffers. */
 static u8 __user *dbblk_status_byte(const struct iovec *iov, unsigned int in)
 {
@@ -428,6 +450,10 @@ static int dbblk_request(struct dbblk_queue *q, struct file *file, int desc,
 		}
 		if (!len) {
 			dbblk_complete(q, head, status, VIRTIO_BLK_S_OK, 1);
+			break;
+		}
+		if (dbblk_rw_check(file, sector, len, type == VIRTIO_BLK_T_OUT)) {
+			dbblk_complete(q, head, status, VIRTIO_BLK_S_IOERR, 1);
 			break;
 		}
 		req->used = type == VIRTIO_BLK_T_IN ? len + 1 : 1;
@@ -574,6 +600,9 @@ static long dbblk_set_backend(struct dbblk *b, struct vhost_vring_file __user *a
 	} else if (!(file->f_mode & FMODE_READ) || !file->f_op->read_iter ||
 		   !file->f_op->write_iter) {
 		ret = -EBADFD;
+	} else if (file->f_flags & O_APPEND) {
+		/* Its writes would land at the end, not at their sector. */
+		ret = -ESPIPE;
 	}
 	if (ret) {
 		fput(file);

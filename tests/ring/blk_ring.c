@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/fanotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -468,10 +469,12 @@ static void test_fuzz(long iters)
 }
 
 /*
- * The cases below, run with the others (not with -S): GET_ID's exact bytes;
- * write zeroes with UNMAP where no hole can be punched; WRITE on an indirect
- * table's ring descriptor ignored, NEXT breaking the queue; a chain of more
- * than 1024 iovecs failed alone.
+ * The cases below, run with the others (not with -S): the VFS's checks the
+ * kiocb path skips (O_APPEND refused at SET_BACKEND and a write with it set
+ * later failed, a read over MAX_RW_COUNT failed, a read a fanotify listener
+ * denies failed); GET_ID's exact bytes; write zeroes with UNMAP where no hole
+ * can be punched; WRITE on an indirect table's ring descriptor ignored, NEXT
+ * breaking the queue; a chain of more than 1024 iovecs failed alone.
  */
 
 /*
@@ -573,6 +576,147 @@ static void test_oversized_chain(void)
 	       "a write and a read of 1022 buffers, 1025 iovecs (one buffer across two regions): IOERR each (%u, %u), the queue serves the next read (%u), not broken (err %d)",
 	       s1, s2, s3, err);
 	restart(backing);
+}
+
+/*
+ * An O_APPEND descriptor is refused by SET_BACKEND (ESPIPE).  O_APPEND set
+ * later on the backend (fcntl() on the VMM's descriptor, the same open
+ * file): a write at sector 0 fails, rather than land at the end of the file.
+ */
+static void test_append(void)
+{
+	int ap = open(bdev ? bdev : path, O_RDWR | O_APPEND), fd, fl;
+	uint64_t b = galloc(4096, 4096);
+	uint8_t before[4096];
+	off_t size0, size1;
+	uint8_t s;
+
+	result(set_backend(ap) == -ESPIPE, "SET_BACKEND with an O_APPEND descriptor: ESPIPE");
+	close(ap);
+	restart(backing);
+	fd = open_backing(O_RDONLY);
+	if (fd < 0 || pread(fd, before, sizeof(before), 0) != sizeof(before)) {
+		result(false, "backing store readable: %s", strerror(errno));
+		return;
+	}
+	size0 = lseek(fd, 0, SEEK_END);
+	fl = fcntl(backing, F_GETFL);
+	fcntl(backing, F_SETFL, fl | O_APPEND);
+	fill(g2h(b), 4096, 51);
+	s = do_req(0, VIRTIO_BLK_T_OUT, 0, b, 4096, 1, NULL);
+	fcntl(backing, F_SETFL, fl);
+	size1 = lseek(fd, 0, SEEK_END);
+	result(s == VIRTIO_BLK_S_IOERR && size1 == size0 && file_equals(0, before, sizeof(before)),
+	       "O_APPEND set on the backend later: a write at sector 0 gets IOERR (status %u), size (%lld -> %lld) and sector 0 unchanged",
+	       s, (long long)size0, (long long)size1);
+	if (!bdev && size1 != size0 && truncate(path, FILESZ))
+		diag("truncate %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/*
+ * A read over MAX_RW_COUNT (2 GiB - 4 KiB; 512 buffers of 4 MiB, all the
+ * same one) from a sparse 3 GiB file: IOERR, and the queue serves the next
+ * read.
+ */
+static void test_big_request(void)
+{
+	enum { N = 512, LEN = 4 << 20 };
+	char big[64] = "/tmp/blk_ring_big.XXXXXX";
+	uint64_t bufs[N], buf, st, b;
+	int fd = mkstemp(big), i;
+	uint8_t s1, s2;
+	bool err;
+
+	if (fd < 0 || ftruncate(fd, 3ULL << 30)) {
+		result(false, "a sparse 3 GiB file: %s", strerror(errno));
+		return;
+	}
+	close(fd);
+	fd = open(big, oflags);
+	if (fd < 0 && (oflags & O_DIRECT))
+		fd = open(big, oflags & ~O_DIRECT);
+	if (!result(fd >= 0 && restart(fd), "a sparse 3 GiB file attached"))
+		goto out;
+	buf = galloc(LEN, 4096);
+	for (i = 0; i < N; i++)
+		bufs[i] = buf;
+	publish(&q[0], indirect_desc(&q[0], VIRTIO_BLK_T_IN, 0, bufs, LEN, N, 0, &st));
+	s1 = finish(0, st, 5000);
+	b = galloc(4096, 4096);
+	s2 = do_req(0, VIRTIO_BLK_T_IN, 0, b, 4096, 1, NULL);
+	err = efd_take(q[0].err, 0) > 0;
+	result(s1 == VIRTIO_BLK_S_IOERR && s2 == VIRTIO_BLK_S_OK && !err,
+	       "a 2 GiB read, over MAX_RW_COUNT: IOERR (status %u); the next read OK (%u, err %d)",
+	       s1, s2, err);
+out:
+	restart(backing);
+	if (fd >= 0)
+		close(fd);
+	unlink(big);
+}
+
+/*
+ * rw_verify_area()'s permission hooks: a fanotify listener denies the
+ * device's read of the backend (a backend opened after the mark is made:
+ * 6.12 asks only files opened while permission marks exist).  A file only:
+ * fanotify asks nothing for reads of a block device.
+ */
+static void test_fanotify(void)
+{
+	struct fanotify_event_metadata ev[8], *m;
+	uint64_t b = galloc(4096, 4096), st;
+	int fan, fd, i, events = 0;
+	ssize_t n;
+	uint8_t s;
+
+	if (bdev) {
+		/* Tried on 6.12: no event for a read(2) of /dev/nullb0 either. */
+		skip("a read denied by fanotify: IOERR",
+		     "fanotify asks no permission for reads of a block device");
+		return;
+	}
+	fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY);
+	if (fan < 0) {
+		skip("a read denied by fanotify: IOERR", strerror(errno));
+		return;
+	}
+	if (fanotify_mark(fan, FAN_MARK_ADD, FAN_ACCESS_PERM, AT_FDCWD, bdev ? bdev : path)) {
+		skip("a read denied by fanotify: IOERR", strerror(errno));
+		close(fan);
+		return;
+	}
+	fd = open_backing(oflags);
+	restart(fd);
+	st = request(&q[0], VIRTIO_BLK_T_IN, 0, b, 4096, 1);
+	kick(&q[0]);
+	for (i = 0; i < 300 && !events; i++) {
+		n = read(fan, ev, sizeof(ev));
+		if (n < 0 && errno != EAGAIN)
+			diag("fanotify read: %s", strerror(errno));
+		if (n <= 0) {
+			usleep(10000);
+			continue;
+		}
+		for (m = ev; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
+			struct fanotify_response r = { .fd = m->fd, .response = FAN_DENY };
+
+			if ((m->mask & FAN_ACCESS_PERM) && write(fan, &r, sizeof(r)) == sizeof(r))
+				events++;
+			if (m->fd >= 0)
+				close(m->fd);
+		}
+	}
+	wait_used(&q[0], q[0].avail_idx, 5000);
+	s = status_of(st);
+	close(fan);
+	result(events && s == VIRTIO_BLK_S_IOERR,
+	       "a read a fanotify listener denies: IOERR (status %u, %d permission events)",
+	       s, events);
+	result(do_req(0, VIRTIO_BLK_T_IN, 0, b, 4096, 1, NULL) == VIRTIO_BLK_S_OK,
+	       "the listener gone: the next read OK");
+	restart(backing);
+	close(fd);
 }
 
 /*
@@ -776,6 +920,9 @@ int main(int argc, char **argv)
 		test_write_zeroes_unmap();
 		test_indirect_flags();
 		test_oversized_chain();
+		test_append();
+		test_big_request();
+		test_fanotify();
 		test_readonly();
 		test_hostile();
 		if (fuzz)
