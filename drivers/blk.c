@@ -14,7 +14,8 @@
  * entry); buffered ones complete at once.  Completions go on a lock-free
  * list and the queue's worker writes the status bytes, fills the used ring
  * in batches and signals the call eventfd when EVENT_IDX says the guest
- * wants it.  Flush is vfs_fsync() and discard punches a hole.  Write
+ * wants it.  Flush is vfs_fsync() and discard punches a hole (a block
+ * device: a discard, its page cache dropped as BLKDISCARD does).  Write
  * zeroes uses fallocate(ZERO_RANGE), else writes the zero page (tmpfs), and
  * punches a hole when the guest sets VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP and
  * the backing store can, else zeroes as without it.  GET_ID answers a fixed
@@ -45,6 +46,7 @@
 #include <linux/virtio_blk.h>
 #include <linux/doorbell_blk.h>
 
+#include "core/compat.h"
 #include "core/doorbell_core.h"
 #include "core/doorbell_vq.h"
 
@@ -280,21 +282,44 @@ static int dbblk_zero_fill(struct file *file, loff_t pos, u64 len)
 /*
  * Discard on a block device: fallocate(PUNCH_HOLE) of a block device zeroes
  * (and refuses without write-zeroes support), so issue a real discard, as
- * BLKDISCARD does, after writing back and dropping the cached pages.
+ * BLKDISCARD does.  The range's cached pages go first, under the mapping's
+ * invalidate lock, so that no read brings stale data back before the
+ * discard is done.  Truncating them would pull them from under whoever holds
+ * the device exclusively (a mounted file system, whose buffers live there,
+ * or an O_EXCL opener with unwritten data): as the kernel's
+ * truncate_bdev_range(), truncate only while the device is claimed (by us
+ * for the moment, or by our own O_EXCL file), else invalidate, which fails
+ * with -EBUSY on pages in use or dirty: then nothing is discarded.
  */
 static int dbblk_bdev_discard(struct file *file, loff_t pos, u64 len)
 {
-	struct block_device *bdev = I_BDEV(file->f_mapping->host);
-	int ret;
+	struct address_space *mapping = file->f_mapping;
+	struct inode *inode = mapping->host;
+	struct block_device *bdev = I_BDEV(inode);
+	loff_t end = pos + len - 1;
+	bool excl, claimed = false;
+	int ret = 0;
 
 	if (!bdev_max_discard_sectors(bdev))
 		return -EOPNOTSUPP;
-	ret = filemap_write_and_wait_range(file->f_mapping, pos, pos + len - 1);
-	if (ret)
-		return ret;
-	truncate_inode_pages_range(file->f_mapping, pos, pos + len - 1);
-	return blkdev_issue_discard(bdev, pos >> SECTOR_SHIFT, len >> SECTOR_SHIFT,
-				    GFP_KERNEL);
+	inode_lock(inode);
+	filemap_invalidate_lock(mapping);
+	excl = doorbell_bdev_file_excl(file);
+	if (!excl)
+		claimed = !doorbell_bd_prepare_to_claim(bdev, dbblk_bdev_discard);
+	if (excl || claimed)
+		truncate_inode_pages_range(mapping, pos, end);
+	else
+		ret = invalidate_inode_pages2_range(mapping, pos >> PAGE_SHIFT,
+						    end >> PAGE_SHIFT);
+	if (claimed)
+		bd_abort_claiming(bdev, dbblk_bdev_discard);
+	if (!ret)
+		ret = blkdev_issue_discard(bdev, pos >> SECTOR_SHIFT,
+					   len >> SECTOR_SHIFT, GFP_KERNEL);
+	filemap_invalidate_unlock(mapping);
+	inode_unlock(inode);
+	return ret;
 }
 
 /* Discard or write zeroes: the segments are in @data. */

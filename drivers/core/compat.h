@@ -7,12 +7,16 @@
  *    the 6.12 vhost_task API; else a kthread that adopts the owner's mm with
  *    kthread_use_mm() and joins the owner's cgroups.
  *  - eventfd_signal() lost its count argument in 6.8.
+ *  - Block device claims: bd_prepare_to_claim() takes holder ops since 6.5,
+ *    and an O_EXCL opener of a device file is told apart differently.
  */
 #ifndef _DOORBELL_COMPAT_H
 #define _DOORBELL_COMPAT_H
 
+#include <linux/blkdev.h>
 #include <linux/err.h>
 #include <linux/eventfd.h>
+#include <linux/fs.h>
 #include <linux/sched.h>
 #include <linux/version.h>
 
@@ -168,6 +172,39 @@ static inline void doorbell_eventfd_signal(struct eventfd_ctx *ctx)
 	eventfd_signal(ctx);
 #else
 	eventfd_signal(ctx, 1);
+#endif
+}
+
+/*
+ * Claim a block device for a moment (bd_abort_claiming() ends it), as the
+ * kernel's truncate_bdev_range() does around a truncation of its pages.
+ */
+static inline int doorbell_bd_prepare_to_claim(struct block_device *bdev,
+					       void *holder)
+{
+/* 6.5 added the holder ops: none here. */
+#if DOORBELL_KERNEL_AT_LEAST(6, 5)
+	return bd_prepare_to_claim(bdev, holder, NULL);
+#else
+	return bd_prepare_to_claim(bdev, holder);
+#endif
+}
+
+/*
+ * Is @file, a block device file, an O_EXCL opener (it holds the device
+ * exclusively)?  Before 6.5 its f_mode has FMODE_EXCL; since 6.9 its
+ * private_data is the holder, set for O_EXCL opens only.  In between (where
+ * private_data may be set for every open) it is not told: false, so the
+ * caller does what it does for a device someone else holds, the safe side.
+ */
+static inline bool doorbell_bdev_file_excl(struct file *file)
+{
+#if DOORBELL_KERNEL_AT_LEAST(6, 9)
+	return file->private_data;
+#elif DOORBELL_KERNEL_AT_LEAST(6, 5)
+	return false;
+#else
+	return file->f_mode & FMODE_EXCL;
 #endif
 }
 

@@ -473,8 +473,11 @@ static void test_fuzz(long iters)
  * kiocb path skips (O_APPEND refused at SET_BACKEND and a write with it set
  * later failed, a read over MAX_RW_COUNT failed, a read a fanotify listener
  * denies failed); GET_ID's exact bytes; write zeroes with UNMAP where no hole
- * can be punched; WRITE on an indirect table's ring descriptor ignored, NEXT
- * breaking the queue; a chain of more than 1024 iovecs failed alone.
+ * can be punched; on a block device, discard with the range in its page
+ * cache, and with the device held by an O_EXCL opener with unwritten data
+ * there (refused, its data kept); WRITE on an indirect table's ring
+ * descriptor ignored, NEXT breaking the queue; a chain of more than 1024
+ * iovecs failed alone.
  */
 
 /*
@@ -741,6 +744,66 @@ static void test_write_zeroes_unmap(void)
 }
 
 /*
+ * Discard on a block device that discards.  Its page cache holds the range:
+ * after a discard of part of a page and of a whole page, the cache reads
+ * as the device, zeroes where discarded (null_blk reads discarded sectors
+ * as zeroes) and the rest intact.  Then an O_EXCL opener holds the device
+ * with unwritten data in a page of the range: the discard is refused
+ * (IOERR), its data stays; once it wrote it and closed, the discard is done.
+ */
+static void test_bdev_discard(void)
+{
+	const uint64_t s0 = 24576;
+	uint64_t b = galloc(16384, 4096), sg = galloc(32, 16);
+	struct virtio_blk_discard_write_zeroes *seg = g2h(sg);
+	static uint8_t want[16384], got[16384], mine[4096];
+	int fd, ex;
+	uint8_t s;
+
+	if (!bdev || !bdev_discards()) {
+		skip("discard on a block device with its page cache", "no block device that discards");
+		return;
+	}
+	fill(g2h(b), 16384, 71);
+	memcpy(want, g2h(b), 16384);
+	s = do_req(0, VIRTIO_BLK_T_OUT, s0, b, 16384, 1, NULL);
+	fd = open(bdev, O_RDONLY);
+	result(s == VIRTIO_BLK_S_OK && fd >= 0 &&
+	       pread(fd, got, 16384, s0 * SECTOR) == 16384 && !memcmp(got, want, 16384),
+	       "16 KiB written, read into the device's page cache");
+	seg[0] = (struct virtio_blk_discard_write_zeroes){ .sector = s0 + 1, .num_sectors = 6 };
+	seg[1] = (struct virtio_blk_discard_write_zeroes){ .sector = s0 + 16, .num_sectors = 8 };
+	s = do_req(0, VIRTIO_BLK_T_DISCARD, 0, sg, 2 * sizeof(*seg), 1, NULL);
+	memset(want + 512, 0, 6 * 512);
+	memset(want + 16 * 512, 0, 8 * 512);
+	result(s == VIRTIO_BLK_S_OK && pread(fd, got, 16384, s0 * SECTOR) == 16384 &&
+	       !memcmp(got, want, 16384),
+	       "discard of 6 sectors in a cached page and of a cached page: OK (%u), the cache reads zeroes there, the rest intact",
+	       s);
+
+	ex = open(bdev, O_RDWR | O_EXCL);
+	fill(mine, sizeof(mine), 72);
+	if (!result(ex >= 0 && pwrite(ex, mine, sizeof(mine), (s0 + 8) * SECTOR) == sizeof(mine),
+		    "an O_EXCL opener of %s, unwritten data in a page of the range", bdev))
+		goto out;
+	seg[0] = (struct virtio_blk_discard_write_zeroes){ .sector = s0 + 8, .num_sectors = 8 };
+	s = do_req(0, VIRTIO_BLK_T_DISCARD, 0, sg, sizeof(*seg), 1, NULL);
+	result(s == VIRTIO_BLK_S_IOERR && pread(ex, got, sizeof(mine), (s0 + 8) * SECTOR) == sizeof(mine) &&
+	       !memcmp(got, mine, sizeof(mine)),
+	       "discard of that page while the O_EXCL opener holds it: IOERR (%u), its data not dropped behind its back",
+	       s);
+	fsync(ex);
+	close(ex);
+	s = do_req(0, VIRTIO_BLK_T_DISCARD, 0, sg, sizeof(*seg), 1, NULL);
+	memset(want, 0, sizeof(mine));
+	result(s == VIRTIO_BLK_S_OK && pread(fd, got, sizeof(mine), (s0 + 8) * SECTOR) == sizeof(mine) &&
+	       !memcmp(got, want, sizeof(mine)),
+	       "the opener gone (its data written): the discard OK (%u), zeroes read", s);
+out:
+	close(fd);
+}
+
+/*
  * -S: for @seconds, rounds of LOAD_DEPTH 4 KiB writes on each queue in one
  * kick (indirect, or chained in two pieces), then the same sectors read back
  * on the other queue and compared.  Every 4th round, a lifecycle event while
@@ -918,6 +981,7 @@ int main(int argc, char **argv)
 		test_depth(128);
 		test_commands();
 		test_write_zeroes_unmap();
+		test_bdev_discard();
 		test_indirect_flags();
 		test_oversized_chain();
 		test_append();
