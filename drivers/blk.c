@@ -249,8 +249,11 @@ static void dbblk_rw(struct dbblk_queue *q, struct file *file,
 /*
  * Write zeroes from the zero page, for a backing file whose fallocate()
  * cannot zero a range (tmpfs).  Synchronous; the caller checked the range.
+ * A large range takes long: it stops with -EINTR when the owner of @q's
+ * worker is being killed, whose exit waits for it.
  */
-static int dbblk_zero_fill(struct file *file, loff_t pos, u64 len)
+static int dbblk_zero_fill(struct dbblk_queue *q, struct file *file,
+			   loff_t pos, u64 len)
 {
 	struct bio_vec bv[DBBLK_ZERO_PAGES];
 	struct iov_iter it;
@@ -263,6 +266,8 @@ static int dbblk_zero_fill(struct file *file, loff_t pos, u64 len)
 		bv[i] = (struct bio_vec){ .bv_page = ZERO_PAGE(0),
 					  .bv_len = PAGE_SIZE };
 	while (len) {
+		if (doorbell_dev_owner_dying(doorbell_vq_dev(&q->vq)))
+			return -EINTR;
 		n = min_t(u64, len, DBBLK_ZERO_PAGES * PAGE_SIZE);
 		iov_iter_bvec(&it, ITER_SOURCE, bv, DIV_ROUND_UP(n, PAGE_SIZE), n);
 		init_sync_kiocb(&kiocb, file);
@@ -323,10 +328,11 @@ static int dbblk_bdev_discard(struct file *file, loff_t pos, u64 len)
 }
 
 /* Discard or write zeroes: the segments are in @data. */
-static u8 dbblk_discard(struct dbblk *b, struct file *file,
+static u8 dbblk_discard(struct dbblk_queue *q, struct file *file,
 			struct iov_iter *data, u32 type)
 {
 	struct virtio_blk_discard_write_zeroes seg;
+	struct dbblk *b = dbblk_of(q);
 	size_t n = iov_iter_count(data);
 	u64 sector, end;
 	u32 num, flags;
@@ -370,7 +376,7 @@ static u8 dbblk_discard(struct dbblk *b, struct file *file,
 					    (u64)num << SECTOR_SHIFT);
 		}
 		if (ret == -EOPNOTSUPP && (mode & FALLOC_FL_ZERO_RANGE))
-			ret = dbblk_zero_fill(file, sector << SECTOR_SHIFT,
+			ret = dbblk_zero_fill(q, file, sector << SECTOR_SHIFT,
 					      (u64)num << SECTOR_SHIFT);
 		if (ret == -EOPNOTSUPP)
 			return VIRTIO_BLK_S_UNSUPP;
@@ -498,7 +504,7 @@ static int dbblk_request(struct dbblk_queue *q, struct file *file, int desc,
 		break;
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		dbblk_complete(q, head, status, dbblk_discard(b, file, &oiter, type), 1);
+		dbblk_complete(q, head, status, dbblk_discard(q, file, &oiter, type), 1);
 		break;
 	default:
 		dbblk_complete(q, head, status, VIRTIO_BLK_S_UNSUPP, 1);

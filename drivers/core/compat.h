@@ -18,6 +18,8 @@
 #include <linux/eventfd.h>
 #include <linux/fs.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/version.h>
 
 /*
@@ -47,6 +49,8 @@
  * @fn: the loop body; returns true if it did work
  * @data: @fn's argument
  * @mm: the owner's mm, adopted by the kthread
+ * @owner: the thread that created the kthread (referenced), whose process
+ *	is the owner
  *
  * The thread calls the function given to doorbell_task_create() in a loop,
  * with the task state set to TASK_INTERRUPTIBLE, and sleeps when it did no
@@ -62,6 +66,7 @@ struct doorbell_task {
 	bool (*fn)(void *data);
 	void *data;
 	struct mm_struct *mm;
+	struct task_struct *owner;
 #endif
 };
 
@@ -97,6 +102,12 @@ static inline void doorbell_task_wake(struct doorbell_task *t)
 static inline void doorbell_task_stop(struct doorbell_task *t)
 {
 	vhost_task_stop(t->vtsk);
+}
+
+/* In the thread: the vhost_task gets the owner's fatal signals. */
+static inline bool doorbell_task_owner_dying(struct doorbell_task *t)
+{
+	return fatal_signal_pending(current);
 }
 
 #else /* !DOORBELL_HAVE_VHOST_TASK */
@@ -145,6 +156,7 @@ static inline int doorbell_task_create(struct doorbell_task *t,
 		return ret;
 	}
 	t->task = task;
+	t->owner = get_task_struct(current);
 	return 0;
 }
 
@@ -161,6 +173,16 @@ static inline void doorbell_task_wake(struct doorbell_task *t)
 static inline void doorbell_task_stop(struct doorbell_task *t)
 {
 	kthread_stop(t->task);
+	put_task_struct(t->owner);
+}
+
+/*
+ * A kthread gets no signal of the owner's: it looks at the owner process
+ * instead, which a fatal signal or exit_group() marks as exiting.
+ */
+static inline bool doorbell_task_owner_dying(struct doorbell_task *t)
+{
+	return READ_ONCE(t->owner->signal->flags) & SIGNAL_GROUP_EXIT;
 }
 
 #endif /* DOORBELL_HAVE_VHOST_TASK */

@@ -27,10 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -477,7 +479,8 @@ static void test_fuzz(long iters)
  * cache, and with the device held by an O_EXCL opener with unwritten data
  * there (refused, its data kept); WRITE on an indirect table's ring
  * descriptor ignored, NEXT breaking the queue; a chain of more than 1024
- * iovecs failed alone.
+ * iovecs failed alone; the zero-page writing of write zeroes stopped when its
+ * owner is killed.
  */
 
 /*
@@ -803,6 +806,72 @@ out:
 	close(fd);
 }
 
+/* The child of test_zero_fill_kill(): a device of its own, write zeroes. */
+static void __attribute__((noreturn)) zero_fill_child(int fd, uint64_t size)
+{
+	uint64_t feat = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+	struct virtio_blk_discard_write_zeroes *seg;
+	uint64_t sg;
+
+	close(dev);
+	dev = open("/dev/doorbell-blk", O_RDWR);
+	queue_init(&q[0]);
+	heap = GPA0;
+	queue_layout(&q[0]);
+	if (dev < 0 || vioctl(VHOST_SET_OWNER, NULL) || vioctl(VHOST_SET_FEATURES, &feat) ||
+	    default_mem() || vring_setup(&q[0], 0, 0) || set_backend(fd))
+		_exit(1);
+	sg = galloc(16, 16);
+	seg = g2h(sg);
+	*seg = (struct virtio_blk_discard_write_zeroes){ .sector = 0, .num_sectors = size / SECTOR };
+	request(&q[0], VIRTIO_BLK_T_WRITE_ZEROES, 0, sg, sizeof(*seg), 1);
+	kick(&q[0]);
+	for (;;)
+		pause();
+}
+
+/*
+ * Write zeroes over 512 MiB of a file that cannot zero a range (tmpfs: the
+ * device writes the zero page, 64 KiB at a time), from a child that owns
+ * its own device, killed once the writing began: the writing stops rather
+ * than go on to the end, which the child's exit would wait for.
+ */
+static void test_zero_fill_kill(void)
+{
+	const uint64_t size = 512ULL << 20;
+	char big[64] = "/tmp/blk_ring_zf.XXXXXX";
+	int fd = mkstemp(big), i, ws;
+	struct stat sb = { 0 };
+	bool started;
+	pid_t pid;
+
+	if (fd < 0 || ftruncate(fd, size)) {
+		result(false, "a 512 MiB file: %s", strerror(errno));
+		return;
+	}
+	if (!fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, 4096)) {
+		skip("write zeroes stopped when its owner is killed", "the file system zeroes ranges itself");
+		goto out;
+	}
+	pid = fork();
+	if (!pid)
+		zero_fill_child(fd, size);
+	for (i = 0; i < 10000 && !sb.st_blocks; i++) {
+		usleep(1000);
+		fstat(fd, &sb);
+	}
+	started = sb.st_blocks > 0;
+	kill(pid, SIGKILL);
+	waitpid(pid, &ws, 0);
+	fstat(fd, &sb);
+	result(started && (uint64_t)sb.st_blocks * 512 < size / 2,
+	       "write zeroes over 512 MiB by zero-page writes, its owner killed once they began: they stop (%llu MiB written)",
+	       (unsigned long long)sb.st_blocks * 512 >> 20);
+out:
+	close(fd);
+	unlink(big);
+}
+
 /*
  * -S: for @seconds, rounds of LOAD_DEPTH 4 KiB writes on each queue in one
  * kick (indirect, or chained in two pieces), then the same sectors read back
@@ -987,6 +1056,8 @@ int main(int argc, char **argv)
 		test_append();
 		test_big_request();
 		test_fanotify();
+		if (!bdev && !(oflags & O_DIRECT))
+			test_zero_fill_kill();
 		test_readonly();
 		test_hostile();
 		if (fuzz)
