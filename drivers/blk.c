@@ -14,16 +14,21 @@
  * entry); buffered ones complete at once.  Completions go on a lock-free
  * list and the queue's worker writes the status bytes, fills the used ring
  * in batches and signals the call eventfd when EVENT_IDX says the guest
- * wants it.  Flush is vfs_fsync() and discard punches a hole.  Write
+ * wants it.  Flush is vfs_fsync() and discard punches a hole (a block
+ * device: a discard, its page cache dropped as BLKDISCARD does).  Write
  * zeroes uses fallocate(ZERO_RANGE), else writes the zero page (tmpfs), and
- * punches a hole when the guest sets VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP.
+ * punches a hole when the guest sets VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP and
+ * the backing store can, else zeroes as without it.  GET_ID answers a fixed
+ * "doorbell-blk".
  *
  * Every request is checked: a readable header of 16 bytes first, a
  * writable status byte last, data a multiple of 512 bytes inside the
- * capacity (else VIRTIO_BLK_S_IOERR), a known type (else
- * VIRTIO_BLK_S_UNSUPP).  A chain without header or status, or a head that is
- * already in flight, breaks the queue (doorbell core: error eventfd,
- * ratelimited log); other queues and the host carry on.
+ * capacity, no more than MAX_RW_COUNT bytes and passing the VFS's checks of
+ * a read or write (else VIRTIO_BLK_S_IOERR, as for a chain of more buffers
+ * than DOORBELL_VQ_IOV_MAX), a known type (else VIRTIO_BLK_S_UNSUPP).  A
+ * chain without header or status, or a head that is already in flight,
+ * breaks the queue (doorbell core: error eventfd, ratelimited log); other
+ * queues and the host carry on.
  */
 #include <linux/fs.h>
 #include <linux/falloc.h>
@@ -43,6 +48,7 @@
 #include <linux/wait.h>
 #include <linux/doorbell_blk.h>
 
+#include "core/compat.h"
 #include "core/doorbell_core.h"
 #include "core/doorbell_vq.h"
 
@@ -287,8 +293,11 @@ static void dbblk_rw(struct dbblk_queue *q, struct file *file,
 /*
  * Write zeroes from the zero page, for a backing file whose fallocate()
  * cannot zero a range (tmpfs).  Synchronous; the caller checked the range.
+ * A large range takes long: it stops with -EINTR when the owner of @q's
+ * worker is being killed, whose exit waits for it.
  */
-static int dbblk_zero_fill(struct file *file, loff_t pos, u64 len)
+static int dbblk_zero_fill(struct dbblk_queue *q, struct file *file,
+			   loff_t pos, u64 len)
 {
 	struct bio_vec bv[DBBLK_ZERO_PAGES];
 	struct iov_iter it;
@@ -301,6 +310,8 @@ static int dbblk_zero_fill(struct file *file, loff_t pos, u64 len)
 		bv[i] = (struct bio_vec){ .bv_page = ZERO_PAGE(0),
 					  .bv_len = PAGE_SIZE };
 	while (len) {
+		if (doorbell_dev_owner_dying(doorbell_vq_dev(&q->vq)))
+			return -EINTR;
 		n = min_t(u64, len, DBBLK_ZERO_PAGES * PAGE_SIZE);
 		iov_iter_bvec(&it, ITER_SOURCE, bv, DIV_ROUND_UP(n, PAGE_SIZE), n);
 		init_sync_kiocb(&kiocb, file);
@@ -320,28 +331,52 @@ static int dbblk_zero_fill(struct file *file, loff_t pos, u64 len)
 /*
  * Discard on a block device: fallocate(PUNCH_HOLE) of a block device zeroes
  * (and refuses without write-zeroes support), so issue a real discard, as
- * BLKDISCARD does, after writing back and dropping the cached pages.
+ * BLKDISCARD does.  The range's cached pages go first, under the mapping's
+ * invalidate lock, so that no read brings stale data back before the
+ * discard is done.  Truncating them would pull them from under whoever holds
+ * the device exclusively (a mounted file system, whose buffers live there,
+ * or an O_EXCL opener with unwritten data): as the kernel's
+ * truncate_bdev_range(), truncate only while the device is claimed (by us
+ * for the moment, or by our own O_EXCL file), else invalidate, which fails
+ * with -EBUSY on pages in use or dirty: then nothing is discarded.
  */
 static int dbblk_bdev_discard(struct file *file, loff_t pos, u64 len)
 {
-	struct block_device *bdev = I_BDEV(file->f_mapping->host);
-	int ret;
+	struct address_space *mapping = file->f_mapping;
+	struct inode *inode = mapping->host;
+	struct block_device *bdev = I_BDEV(inode);
+	loff_t end = pos + len - 1;
+	bool excl, claimed = false;
+	int ret = 0;
 
 	if (!bdev_max_discard_sectors(bdev))
 		return -EOPNOTSUPP;
-	ret = filemap_write_and_wait_range(file->f_mapping, pos, pos + len - 1);
-	if (ret)
-		return ret;
-	truncate_inode_pages_range(file->f_mapping, pos, pos + len - 1);
-	return blkdev_issue_discard(bdev, pos >> SECTOR_SHIFT, len >> SECTOR_SHIFT,
-				    GFP_KERNEL);
+	inode_lock(inode);
+	filemap_invalidate_lock(mapping);
+	excl = doorbell_bdev_file_excl(file);
+	if (!excl)
+		claimed = !doorbell_bd_prepare_to_claim(bdev, dbblk_bdev_discard);
+	if (excl || claimed)
+		truncate_inode_pages_range(mapping, pos, end);
+	else
+		ret = invalidate_inode_pages2_range(mapping, pos >> PAGE_SHIFT,
+						    end >> PAGE_SHIFT);
+	if (claimed)
+		bd_abort_claiming(bdev, dbblk_bdev_discard);
+	if (!ret)
+		ret = blkdev_issue_discard(bdev, pos >> SECTOR_SHIFT,
+					   len >> SECTOR_SHIFT, GFP_KERNEL);
+	filemap_invalidate_unlock(mapping);
+	inode_unlock(inode);
+	return ret;
 }
 
 /* Discard or write zeroes: the segments are in @data. */
-static u8 dbblk_discard(struct dbblk *b, struct file *file,
+static u8 dbblk_discard(struct dbblk_queue *q, struct file *file,
 			struct iov_iter *data, u32 type)
 {
 	struct virtio_blk_discard_write_zeroes seg;
+	struct dbblk *b = dbblk_of(q);
 	size_t n = iov_iter_count(data);
 	u64 sector, end;
 	u32 num, flags;
@@ -377,8 +412,15 @@ static u8 dbblk_discard(struct dbblk *b, struct file *file,
 		else
 			ret = vfs_fallocate(file, mode, sector << SECTOR_SHIFT,
 					    (u64)num << SECTOR_SHIFT);
+		/* UNMAP allows deallocating, it does not require it. */
+		if (ret == -EOPNOTSUPP && type == VIRTIO_BLK_T_WRITE_ZEROES &&
+		    (mode & FALLOC_FL_PUNCH_HOLE)) {
+			mode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+			ret = vfs_fallocate(file, mode, sector << SECTOR_SHIFT,
+					    (u64)num << SECTOR_SHIFT);
+		}
 		if (ret == -EOPNOTSUPP && (mode & FALLOC_FL_ZERO_RANGE))
-			ret = dbblk_zero_fill(file, sector << SECTOR_SHIFT,
+			ret = dbblk_zero_fill(q, file, sector << SECTOR_SHIFT,
 					      (u64)num << SECTOR_SHIFT);
 		if (ret == -EOPNOTSUPP)
 			return VIRTIO_BLK_S_UNSUPP;
@@ -386,6 +428,27 @@ static u8 dbblk_discard(struct dbblk *b, struct file *file,
 			return VIRTIO_BLK_S_IOERR;
 	}
 	return VIRTIO_BLK_S_OK;
+}
+
+/*
+ * The checks the VFS makes on a read or write from a system call, which the
+ * kiocb path skips: rw_verify_area() (the offset range, the LSM and
+ * fanotify permission hooks), no more than MAX_RW_COUNT bytes (the VFS
+ * shortens to it; refused here, and it keeps a used length, data and
+ * status byte, inside a u32), and no O_APPEND, with which the write would
+ * land at the end of the file: SET_BACKEND refuses such a file, but the VMM
+ * may set the flag later with fcntl(F_SETFL).
+ */
+static int dbblk_rw_check(struct file *file, u64 sector, size_t len,
+			  bool write)
+{
+	loff_t pos = sector << SECTOR_SHIFT;
+
+	if (len > MAX_RW_COUNT)
+		return -EINVAL;
+	if (write && (READ_ONCE(file->f_flags) & O_APPEND))
+		return -EINVAL;
+	return rw_verify_area(write ? WRITE : READ, file, &pos, len);
 }
 
 /* Locate the status byte: the last byte of the writable buffers. */
@@ -399,18 +462,25 @@ static u8 __user *dbblk_status_byte(const struct iovec *iov, unsigned int in)
 }
 
 /*
- * Serve one chain: queue mutex held.  Return: 0, or -EIO if the queue
- * broke.
+ * The GET_ID answer: a fixed serial, NUL-padded to VIRTIO_BLK_ID_BYTES, the
+ * same for every device (nothing of the host's shows through).
  */
-static int dbblk_request(struct dbblk_queue *q, struct file *file, int head,
+static const char dbblk_id[VIRTIO_BLK_ID_BYTES] = "doorbell-blk";
+
+/*
+ * Serve one chain, @desc as doorbell_vq_get_desc() returned it: queue
+ * mutex held.  Return: 0, or -EIO if the queue broke.
+ */
+static int dbblk_request(struct dbblk_queue *q, struct file *file, int desc,
 			 unsigned int out, unsigned int in)
 {
+	bool oversized = desc & DOORBELL_VQ_OVERSIZED;
+	u16 head = desc & ~DOORBELL_VQ_OVERSIZED;
 	struct dbblk *b = dbblk_of(q);
 	struct doorbell_vq *vq = &q->vq;
 	struct virtio_blk_outhdr hdr;
 	struct iov_iter oiter, iiter;
 	struct dbblk_req *req;
-	char id[VIRTIO_BLK_ID_BYTES];
 	size_t in_len, len, n;
 	u8 __user *status;
 	u64 sector, end;
@@ -432,6 +502,11 @@ static int dbblk_request(struct dbblk_queue *q, struct file *file, int head,
 		doorbell_vq_break(vq, "request head already in flight");
 		return -EIO;
 	}
+	if (oversized) {
+		/* Its buffers are not all in vq->iov: fail it alone. */
+		dbblk_complete(q, head, status, VIRTIO_BLK_S_IOERR, 1);
+		return vq->broken ? -EIO : 0;
+	}
 	iov_iter_init(&iiter, ITER_DEST, vq->iov + out, in, in_len - 1);
 	type = __virtio32_to_cpu(vq->le, hdr.type);
 	sector = __virtio64_to_cpu(vq->le, hdr.sector);
@@ -452,6 +527,10 @@ static int dbblk_request(struct dbblk_queue *q, struct file *file, int head,
 			dbblk_complete(q, head, status, VIRTIO_BLK_S_OK, 1);
 			break;
 		}
+		if (dbblk_rw_check(file, sector, len, type == VIRTIO_BLK_T_OUT)) {
+			dbblk_complete(q, head, status, VIRTIO_BLK_S_IOERR, 1);
+			break;
+		}
 		req->used = type == VIRTIO_BLK_T_IN ? len + 1 : 1;
 		dbblk_rw(q, file, req, type == VIRTIO_BLK_T_IN ? &iiter : &oiter,
 			 sector, type == VIRTIO_BLK_T_OUT);
@@ -461,16 +540,15 @@ static int dbblk_request(struct dbblk_queue *q, struct file *file, int head,
 			       vfs_fsync(file, 0) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK, 1);
 		break;
 	case VIRTIO_BLK_T_GET_ID:
-		n = scnprintf(id, sizeof(id), "doorbell-blk-%u", b->vdev.dev.id);
-		n = min(n, iov_iter_count(&iiter));
-		if (copy_to_iter(id, n, &iiter) != n)
+		n = min(sizeof(dbblk_id), iov_iter_count(&iiter));
+		if (copy_to_iter(dbblk_id, n, &iiter) != n)
 			dbblk_complete(q, head, status, VIRTIO_BLK_S_IOERR, 1);
 		else
 			dbblk_complete(q, head, status, VIRTIO_BLK_S_OK, n + 1);
 		break;
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		dbblk_complete(q, head, status, dbblk_discard(b, file, &oiter, type), 1);
+		dbblk_complete(q, head, status, dbblk_discard(q, file, &oiter, type), 1);
 		break;
 	default:
 		dbblk_complete(q, head, status, VIRTIO_BLK_S_UNSUPP, 1);
@@ -611,6 +689,9 @@ static long dbblk_set_backend(struct dbblk *b, struct vhost_vring_file __user *a
 	} else if (!(file->f_mode & FMODE_READ) || !file->f_op->read_iter ||
 		   !file->f_op->write_iter) {
 		ret = -EBADFD;
+	} else if (file->f_flags & O_APPEND) {
+		/* Its writes would land at the end, not at their sector. */
+		ret = -ESPIPE;
 	}
 	if (ret) {
 		fput(file);

@@ -222,6 +222,14 @@ static void dbnet_handle_tx(struct dbnet_queue *q, struct socket *sock)
 			}
 			break;
 		}
+		if (head & DOORBELL_VQ_OVERSIZED) {
+			/* More buffers than a packet is sent from: dropped. */
+			dbnet_complete(q, head & ~DOORBELL_VQ_OVERSIZED, 0);
+			if (q->nheads >= DBNET_BATCH)
+				dbnet_flush(q);
+			sent++;
+			continue;
+		}
 		if (in) {
 			doorbell_vq_break(vq, "TX request with writable buffers");
 			break;
@@ -275,9 +283,10 @@ static void dbnet_handle_tx(struct dbnet_queue *q, struct socket *sock)
  * Take enough RX chains for @want bytes into vq->iov, their completions
  * staged in q->heads after the unpublished ones.  Return: the iovecs used
  * (> 0) with *nbufs the chains; 0 if the guest has not posted enough;
- * -ENOSPC if the staging area is full (publish, then try again); -E2BIG if
- * the packet cannot be placed at all (drop it); -EIO if the queue broke.
- * The chains taken are given back unless the return is > 0.
+ * -ENOSPC if the staging area is full, or if an oversized chain was dropped
+ * (publish, then try again); -E2BIG if the packet cannot be placed at all
+ * (drop it); -EIO if the queue broke.  The chains taken are given back
+ * unless the return is > 0 or an oversized chain was dropped.
  */
 static int dbnet_get_rx_bufs(struct dbnet_queue *q, size_t want,
 			     bool mergeable, unsigned int *nbufs)
@@ -308,6 +317,19 @@ static int dbnet_get_rx_bufs(struct dbnet_queue *q, size_t want,
 		if (head == vq->num) {
 			ret = 0;
 			goto give_back;
+		}
+		if (head & DOORBELL_VQ_OVERSIZED) {
+			/*
+			 * More buffers than a packet is received into: it
+			 * goes back unused (used length 0), and so do the
+			 * chains taken before it for this packet, which
+			 * cannot be given back past it.
+			 */
+			q->heads[q->nheads + n].id =
+				(__force __virtio32)(head & ~DOORBELL_VQ_OVERSIZED);
+			for (n++; n; n--)
+				q->heads[q->nheads++].len = 0;
+			return -ENOSPC;
 		}
 		if (out) {
 			doorbell_vq_break(vq, "RX request with readable buffers");

@@ -7,13 +7,19 @@
  *    the 6.12 vhost_task API; else a kthread that adopts the owner's mm with
  *    kthread_use_mm() and joins the owner's cgroups.
  *  - eventfd_signal() lost its count argument in 6.8.
+ *  - Block device claims: bd_prepare_to_claim() takes holder ops since 6.5,
+ *    and an O_EXCL opener of a device file is told apart differently.
  */
 #ifndef _DOORBELL_COMPAT_H
 #define _DOORBELL_COMPAT_H
 
+#include <linux/blkdev.h>
 #include <linux/err.h>
 #include <linux/eventfd.h>
+#include <linux/fs.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/version.h>
 
 /*
@@ -43,6 +49,8 @@
  * @fn: the loop body; returns true if it did work
  * @data: @fn's argument
  * @mm: the owner's mm, adopted by the kthread
+ * @owner: the thread that created the kthread (referenced), whose process
+ *	is the owner
  *
  * The thread calls the function given to doorbell_task_create() in a loop,
  * with the task state set to TASK_INTERRUPTIBLE, and sleeps when it did no
@@ -58,6 +66,7 @@ struct doorbell_task {
 	bool (*fn)(void *data);
 	void *data;
 	struct mm_struct *mm;
+	struct task_struct *owner;
 #endif
 };
 
@@ -93,6 +102,12 @@ static inline void doorbell_task_wake(struct doorbell_task *t)
 static inline void doorbell_task_stop(struct doorbell_task *t)
 {
 	vhost_task_stop(t->vtsk);
+}
+
+/* In the thread: the vhost_task gets the owner's fatal signals. */
+static inline bool doorbell_task_owner_dying(struct doorbell_task *t)
+{
+	return fatal_signal_pending(current);
 }
 
 #else /* !DOORBELL_HAVE_VHOST_TASK */
@@ -141,6 +156,7 @@ static inline int doorbell_task_create(struct doorbell_task *t,
 		return ret;
 	}
 	t->task = task;
+	t->owner = get_task_struct(current);
 	return 0;
 }
 
@@ -157,6 +173,16 @@ static inline void doorbell_task_wake(struct doorbell_task *t)
 static inline void doorbell_task_stop(struct doorbell_task *t)
 {
 	kthread_stop(t->task);
+	put_task_struct(t->owner);
+}
+
+/*
+ * A kthread gets no signal of the owner's: it looks at the owner process
+ * instead, which a fatal signal or exit_group() marks as exiting.
+ */
+static inline bool doorbell_task_owner_dying(struct doorbell_task *t)
+{
+	return READ_ONCE(t->owner->signal->flags) & SIGNAL_GROUP_EXIT;
 }
 
 #endif /* DOORBELL_HAVE_VHOST_TASK */
@@ -168,6 +194,39 @@ static inline void doorbell_eventfd_signal(struct eventfd_ctx *ctx)
 	eventfd_signal(ctx);
 #else
 	eventfd_signal(ctx, 1);
+#endif
+}
+
+/*
+ * Claim a block device for a moment (bd_abort_claiming() ends it), as the
+ * kernel's truncate_bdev_range() does around a truncation of its pages.
+ */
+static inline int doorbell_bd_prepare_to_claim(struct block_device *bdev,
+					       void *holder)
+{
+/* 6.5 added the holder ops: none here. */
+#if DOORBELL_KERNEL_AT_LEAST(6, 5)
+	return bd_prepare_to_claim(bdev, holder, NULL);
+#else
+	return bd_prepare_to_claim(bdev, holder);
+#endif
+}
+
+/*
+ * Is @file, a block device file, an O_EXCL opener (it holds the device
+ * exclusively)?  Before 6.5 its f_mode has FMODE_EXCL; since 6.9 its
+ * private_data is the holder, set for O_EXCL opens only.  In between (where
+ * private_data may be set for every open) it is not told: false, so the
+ * caller does what it does for a device someone else holds, the safe side.
+ */
+static inline bool doorbell_bdev_file_excl(struct file *file)
+{
+#if DOORBELL_KERNEL_AT_LEAST(6, 9)
+	return file->private_data;
+#elif DOORBELL_KERNEL_AT_LEAST(6, 5)
+	return false;
+#else
+	return file->f_mode & FMODE_EXCL;
 #endif
 }
 

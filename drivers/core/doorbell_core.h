@@ -60,6 +60,7 @@
  *	int doorbell_dev_init(struct doorbell_dev *dev, const char *prefix);
  *	void doorbell_dev_cleanup(struct doorbell_dev *dev);
  *	void doorbell_dev_flush(struct doorbell_dev *dev);
+ *	bool doorbell_dev_owner_dying(struct doorbell_dev *dev);
  *	void doorbell_work_init(struct doorbell_work *work, doorbell_work_fn_t fn);
  *	bool doorbell_work_queue(struct doorbell_dev *dev, struct doorbell_work *work);
  *	struct file *doorbell_eventfd_fget(int fd);
@@ -212,6 +213,7 @@ struct doorbell_poll {
 int doorbell_dev_init(struct doorbell_dev *dev, const char *prefix);
 void doorbell_dev_cleanup(struct doorbell_dev *dev);
 void doorbell_dev_flush(struct doorbell_dev *dev);
+bool doorbell_dev_owner_dying(struct doorbell_dev *dev);
 
 /* Work */
 void doorbell_work_init(struct doorbell_work *work, doorbell_work_fn_t fn);

@@ -44,6 +44,12 @@
 #define DOORBELL_VQ_IOV_MAX	1024
 /* Largest ring (the split ring's limit). */
 #define DOORBELL_VQ_MAX_NUM	32768
+/*
+ * Set in the head doorbell_vq_get_desc() returns for a chain with more
+ * buffers than DOORBELL_VQ_IOV_MAX (above any head: heads are below
+ * DOORBELL_VQ_MAX_NUM).
+ */
+#define DOORBELL_VQ_OVERSIZED	0x10000
 
 /**
  * struct doorbell_mem_region - one guest memory range

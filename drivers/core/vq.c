@@ -75,6 +75,21 @@ void doorbell_vq_break(struct doorbell_vq *vq, const char *why)
 }
 EXPORT_SYMBOL_GPL(doorbell_vq_break);
 
+/* The region of the memory table that holds @gpa, or NULL. */
+static const struct doorbell_mem_region *
+doorbell_vq_region(const struct doorbell_vq *vq, u64 gpa)
+{
+	const struct doorbell_mem *mem = vq->mem;
+	unsigned int i;
+
+	for (i = 0; mem && i < mem->nregions; i++) {
+		if (gpa >= mem->regions[i].gpa &&
+		    gpa - mem->regions[i].gpa < mem->regions[i].size)
+			return &mem->regions[i];
+	}
+	return NULL;
+}
+
 /*
  * Translate [gpa, gpa + len) into owner addresses, appended to @iov.
  * Return: the iovecs used, -EFAULT outside the table, -E2BIG without room.
@@ -82,23 +97,15 @@ EXPORT_SYMBOL_GPL(doorbell_vq_break);
 static int doorbell_vq_translate(struct doorbell_vq *vq, u64 gpa, u64 len,
 				 struct iovec *iov, unsigned int room)
 {
-	const struct doorbell_mem *mem = vq->mem;
-	unsigned int used = 0, i;
+	unsigned int used = 0;
 	u64 end;
 
 	if (check_add_overflow(gpa, len, &end))
 		return -EFAULT;
 	while (len) {
-		const struct doorbell_mem_region *r = NULL;
+		const struct doorbell_mem_region *r = doorbell_vq_region(vq, gpa);
 		u64 off, chunk;
 
-		for (i = 0; mem && i < mem->nregions; i++) {
-			if (gpa >= mem->regions[i].gpa &&
-			    gpa - mem->regions[i].gpa < mem->regions[i].size) {
-				r = &mem->regions[i];
-				break;
-			}
-		}
 		if (!r)
 			return -EFAULT;
 		if (used >= room)
@@ -243,29 +250,58 @@ EXPORT_SYMBOL_GPL(doorbell_vq_avail_empty);
 /* The chain does not fit in the room the caller gave. */
 static const char doorbell_vq_nospace[] = "chain has too many buffers";
 
-/* Append one buffer of a chain; NULL or a reason to break the queue. */
+/*
+ * Append one buffer of a chain to @iov, one entry per memory region it
+ * spans.  When @iov is full and @iov_size is at least DOORBELL_VQ_IOV_MAX,
+ * the chain is oversized: *@over is set, the buffer is still checked, and
+ * each further entry overwrites the last one of @iov, which so ends up
+ * holding the chain's last entry (writable once a writable one came).
+ * Return: NULL, or a reason to break the queue.
+ */
 static const char *doorbell_vq_add_buf(struct doorbell_vq *vq,
 				       const struct vring_desc *d,
 				       struct iovec *iov, unsigned int iov_size,
-				       unsigned int *out, unsigned int *in)
+				       unsigned int *out, unsigned int *in,
+				       bool *over)
 {
 	u16 flags = vq16_to_cpu(vq, d->flags);
 	u64 addr = vq64_to_cpu(vq, d->addr);
-	u32 len = vq32_to_cpu(vq, d->len);
-	unsigned int have = *out + *in;
-	int n;
+	u64 len = vq32_to_cpu(vq, d->len);
+	bool write = flags & VRING_DESC_F_WRITE;
+	const struct doorbell_mem_region *r;
+	unsigned int slot;
+	u64 end, off, chunk;
 
-	if (!(flags & VRING_DESC_F_WRITE) && *in)
+	if (!write && *in)
 		return "readable descriptor after a writable one";
-	n = doorbell_vq_translate(vq, addr, len, iov + have, iov_size - have);
-	if (n == -E2BIG)
-		return doorbell_vq_nospace;
-	if (n < 0)
+	if (check_add_overflow(addr, len, &end))
 		return "buffer outside guest memory";
-	if (flags & VRING_DESC_F_WRITE)
-		*in += n;
-	else
-		*out += n;
+	while (len) {
+		r = doorbell_vq_region(vq, addr);
+		if (!r)
+			return "buffer outside guest memory";
+		slot = *out + *in;
+		if (slot >= iov_size) {
+			if (iov_size < DOORBELL_VQ_IOV_MAX)
+				return doorbell_vq_nospace;
+			*over = true;
+			slot = iov_size - 1;
+			if (write && !*in) {
+				(*out)--;
+				(*in)++;
+			}
+		} else if (write) {
+			(*in)++;
+		} else {
+			(*out)++;
+		}
+		off = addr - r->gpa;
+		chunk = min(len, r->size - off);
+		iov[slot].iov_base = u64_to_user_ptr(r->uaddr + off);
+		iov[slot].iov_len = chunk;
+		addr += chunk;
+		len -= chunk;
+	}
 	return NULL;
 }
 
@@ -274,7 +310,8 @@ static const char *doorbell_vq_indirect(struct doorbell_vq *vq,
 					const struct vring_desc *ind,
 					struct iovec *iov,
 					unsigned int iov_size,
-					unsigned int *out, unsigned int *in)
+					unsigned int *out, unsigned int *in,
+					bool *over)
 {
 	u64 base = vq64_to_cpu(vq, ind->addr);
 	u32 len = vq32_to_cpu(vq, ind->len);
@@ -285,8 +322,12 @@ static const char *doorbell_vq_indirect(struct doorbell_vq *vq,
 
 	if (!doorbell_vq_has_feature(vq, VIRTIO_RING_F_INDIRECT_DESC))
 		return "indirect descriptor without INDIRECT_DESC";
-	if (vq16_to_cpu(vq, ind->flags) & (VRING_DESC_F_NEXT | VRING_DESC_F_WRITE))
-		return "indirect descriptor with NEXT or WRITE";
+	/*
+	 * Its WRITE flag is ignored, as virtio 1.x (2.7.5.3.2) tells the
+	 * device; the table's own descriptors say which buffers are writable.
+	 */
+	if (vq16_to_cpu(vq, ind->flags) & VRING_DESC_F_NEXT)
+		return "indirect descriptor with NEXT";
 	if (!len || len % sizeof(d))
 		return "indirect table length not a multiple of 16";
 	count = len / sizeof(d);
@@ -302,7 +343,7 @@ static const char *doorbell_vq_indirect(struct doorbell_vq *vq,
 		flags = vq16_to_cpu(vq, d.flags);
 		if (flags & VRING_DESC_F_INDIRECT)
 			return "nested indirect table";
-		why = doorbell_vq_add_buf(vq, &d, iov, iov_size, out, in);
+		why = doorbell_vq_add_buf(vq, &d, iov, iov_size, out, in, over);
 		if (why)
 			return why;
 		if (!(flags & VRING_DESC_F_NEXT))
@@ -322,11 +363,21 @@ static const char *doorbell_vq_indirect(struct doorbell_vq *vq,
  * @out: set to the number of readable buffers
  * @in: set to the number of writable buffers
  *
- * Return: the chain's head index (< @vq->num); @vq->num if the avail ring
- * has nothing new; -ENOSPC if @iov_size is less than DOORBELL_VQ_IOV_MAX and
- * the chain does not fit (nothing is taken; a chain that does not fit in
- * DOORBELL_VQ_IOV_MAX breaks the queue); -EIO if the queue is broken (now or
- * before).
+ * A buffer that spans several regions of the memory table takes one entry
+ * of @iov per region, so a valid chain may need more entries than its
+ * descriptors.  If it needs more than @iov_size:
+ *  - with @iov_size less than DOORBELL_VQ_IOV_MAX (room left after other
+ *    chains, say), it is not taken and the return is -ENOSPC;
+ *  - else it is checked to its end and taken all the same, and the return
+ *    is its head with DOORBELL_VQ_OVERSIZED set.  The caller completes it
+ *    without using its data (an error, or a drop with used length 0).
+ *    @iov then holds the chain's first @iov_size - 1 entries and, last, the
+ *    chain's last entry, *@out and *@in counting them: the header at the
+ *    start and the last writable byte at the end are where they would be.
+ *
+ * Return: the chain's head index (< @vq->num), with DOORBELL_VQ_OVERSIZED
+ * set if it is oversized (see above); @vq->num if the avail ring has nothing
+ * new; -ENOSPC (see above); -EIO if the queue is broken (now or before).
  */
 int doorbell_vq_get_desc(struct doorbell_vq *vq, struct iovec *iov,
 			 unsigned int iov_size, unsigned int *out,
@@ -335,6 +386,7 @@ int doorbell_vq_get_desc(struct doorbell_vq *vq, struct iovec *iov,
 	unsigned int head, i, seen = 0;
 	const char *why = NULL;
 	struct vring_desc d;
+	bool over = false;
 	__virtio16 h;
 	u16 flags;
 
@@ -372,10 +424,11 @@ int doorbell_vq_get_desc(struct doorbell_vq *vq, struct iovec *iov,
 		}
 		flags = vq16_to_cpu(vq, d.flags);
 		if (flags & VRING_DESC_F_INDIRECT) {
-			why = doorbell_vq_indirect(vq, &d, iov, iov_size, out, in);
+			why = doorbell_vq_indirect(vq, &d, iov, iov_size, out, in,
+						   &over);
 			break;
 		}
-		why = doorbell_vq_add_buf(vq, &d, iov, iov_size, out, in);
+		why = doorbell_vq_add_buf(vq, &d, iov, iov_size, out, in, &over);
 		if (why || !(flags & VRING_DESC_F_NEXT))
 			break;
 		i = vq16_to_cpu(vq, d.next);
@@ -384,7 +437,7 @@ int doorbell_vq_get_desc(struct doorbell_vq *vq, struct iovec *iov,
 			break;
 		}
 	}
-	if (why == doorbell_vq_nospace && iov_size < DOORBELL_VQ_IOV_MAX)
+	if (why == doorbell_vq_nospace)
 		return -ENOSPC;
 	if (why) {
 		doorbell_vq_break(vq, why);
@@ -392,7 +445,7 @@ int doorbell_vq_get_desc(struct doorbell_vq *vq, struct iovec *iov,
 	}
 	vq->last_avail_idx++;
 	vq->stats.requests++;
-	return head;
+	return over ? head | DOORBELL_VQ_OVERSIZED : head;
 }
 EXPORT_SYMBOL_GPL(doorbell_vq_get_desc);
 

@@ -278,3 +278,25 @@ void doorbell_dev_flush(struct doorbell_dev *dev)
 	wait_for_completion(&flush.done);
 }
 EXPORT_SYMBOL_GPL(doorbell_dev_flush);
+
+/**
+ * doorbell_dev_owner_dying() - is the owner of a device's worker exiting
+ * @dev: the device; called from a work function in its worker
+ *
+ * A work function that may run long (a loop of synchronous IO, say) calls
+ * this between steps and gives up when it says true, as a process's own IO
+ * ends on a fatal signal: else the owner's exit waits for it (the vhost_task
+ * is a thread of the owner; a kthread worker holds the queue that the
+ * owner's release needs).
+ *
+ * Return: true if the owner process was killed or is exiting.
+ */
+bool doorbell_dev_owner_dying(struct doorbell_dev *dev)
+{
+	struct doorbell_worker *worker = dev->worker;
+
+	/* The killed callback runs the queue with the signal taken. */
+	return READ_ONCE(worker->killed) ||
+	       doorbell_task_owner_dying(&worker->task);
+}
+EXPORT_SYMBOL_GPL(doorbell_dev_owner_dying);

@@ -37,9 +37,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/fanotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -308,10 +311,19 @@ static void test_commands(void)
 	int fd;
 
 	result(do_req(0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 1, NULL) == VIRTIO_BLK_S_OK, "flush: OK");
-	memset(g2h(b), 0, 64);
-	st = do_req(0, VIRTIO_BLK_T_GET_ID, 0, b, VIRTIO_BLK_ID_BYTES, 1, &used);
-	result(st == VIRTIO_BLK_S_OK && !strncmp(g2h(b), "doorbell-blk-", 13),
-	       "GET_ID: '%.20s' (used len %u)", (char *)g2h(b), used);
+	/* A fixed id (not the host's device number), NUL-padded to 20 bytes. */
+	memset(g2h(b), 0xff, 64);
+	st = do_req(0, VIRTIO_BLK_T_GET_ID, 0, b, 64, 1, &used);
+	result(st == VIRTIO_BLK_S_OK && used == VIRTIO_BLK_ID_BYTES + 1 &&
+	       !memcmp(g2h(b), "doorbell-blk\0\0\0\0\0\0\0\0", VIRTIO_BLK_ID_BYTES) &&
+	       ((uint8_t *)g2h(b))[VIRTIO_BLK_ID_BYTES] == 0xff,
+	       "GET_ID into 64 bytes: 'doorbell-blk' and 8 NULs, nothing after (used len %u, '%.20s')",
+	       used, (char *)g2h(b));
+	memset(g2h(b), 0xff, 64);
+	st = do_req(0, VIRTIO_BLK_T_GET_ID, 0, b, 8, 1, &used);
+	result(st == VIRTIO_BLK_S_OK && used == 9 && !memcmp(g2h(b), "doorbell", 8) &&
+	       ((uint8_t *)g2h(b))[8] == 0xff,
+	       "GET_ID into 8 bytes: 'doorbell' (used len %u)", used);
 	st = do_req(0, 99, 0, b, 512, 1, NULL);
 	result(st == VIRTIO_BLK_S_UNSUPP, "unknown request type: UNSUPP");
 	st = do_req(0, VIRTIO_BLK_T_IN, capacity - 1, b, 1024, 1, NULL);
@@ -551,6 +563,408 @@ static void test_fuzz(long iters)
 	}
 	result(!fails, "fuzz: %ld random chains (seed %llu): %ld rounds broke a queue, %ld did not recover",
 	       iters, (unsigned long long)rng, broken, fails);
+}
+
+/*
+ * The cases below, run with the others (not with -S): the VFS's checks the
+ * kiocb path skips (O_APPEND refused at SET_BACKEND and a write with it set
+ * later failed, a read over MAX_RW_COUNT failed, a read a fanotify listener
+ * denies failed); GET_ID's exact bytes; write zeroes with UNMAP where no hole
+ * can be punched; on a block device, discard with the range in its page
+ * cache, and with the device held by an O_EXCL opener with unwritten data
+ * there (refused, its data kept); WRITE on an indirect table's ring
+ * descriptor ignored, NEXT breaking the queue; a chain of more than 1024
+ * iovecs failed alone; the zero-page writing of write zeroes stopped when its
+ * owner is killed.
+ */
+
+/*
+ * An indirect table for one request: the header, @n data buffers (@bufs,
+ * @len bytes each, readable for a write, else writable), the status byte;
+ * its ring descriptor has INDIRECT and @ring_flags.  Returns the ring
+ * descriptor's index (not published) and the status byte's guest address
+ * in *@st.
+ */
+static uint16_t indirect_desc(struct queue *vq, uint32_t type, uint64_t sector,
+			      const uint64_t *bufs, uint32_t len, int n,
+			      uint16_t ring_flags, uint64_t *st)
+{
+	uint64_t h = galloc(16, 8), t = galloc((n + 2) * 16, 16);
+	struct virtio_blk_outhdr *hdr = g2h(h);
+	struct vring_desc *it = g2h(t);
+	uint16_t wr = type == VIRTIO_BLK_T_OUT ? 0 : VRING_DESC_F_WRITE;
+	int i;
+
+	*st = galloc(1, 1);
+	*(uint8_t *)g2h(*st) = 0xee;
+	hdr->type = type;
+	hdr->ioprio = 0;
+	hdr->sector = sector;
+	it[0] = (struct vring_desc){ h, 16, VRING_DESC_F_NEXT, 1 };
+	for (i = 0; i < n; i++)
+		it[i + 1] = (struct vring_desc){ bufs[i], len, wr | VRING_DESC_F_NEXT, i + 2 };
+	it[n + 1] = (struct vring_desc){ *st, 1, VRING_DESC_F_WRITE, 0 };
+	return put_desc(vq, t, (n + 2) * 16, VRING_DESC_F_INDIRECT | ring_flags, 0);
+}
+
+/* Kick queue @qi, wait for all it was given; the status at @st (0xee: none). */
+static uint8_t finish(int qi, uint64_t st, int ms)
+{
+	kick(&q[qi]);
+	if (!wait_used(&q[qi], q[qi].avail_idx, ms))
+		return 0xee;
+	return status_of(st);
+}
+
+/*
+ * WRITE on the ring descriptor of an indirect table is ignored (virtio 1.x
+ * 2.7.5.3.2: the device must ignore it); NEXT there still breaks the queue.
+ */
+static void test_indirect_flags(void)
+{
+	uint64_t b, st;
+	uint8_t s1, s2;
+	bool err;
+
+	restart(backing);
+	b = galloc(4096, 4096);
+	fill(g2h(b), 4096, 41);
+	s1 = do_req(0, VIRTIO_BLK_T_OUT, 40, b, 4096, 1, NULL);
+	memset(g2h(b), 0, 4096);
+	publish(&q[0], indirect_desc(&q[0], VIRTIO_BLK_T_IN, 40, &b, 4096, 1,
+				     VRING_DESC_F_WRITE, &st));
+	s2 = finish(0, st, 5000);
+	err = efd_take(q[0].err, 0) > 0;
+	fill(g2h(galloc(4096, 4096)), 4096, 41);
+	result(s1 == VIRTIO_BLK_S_OK && s2 == VIRTIO_BLK_S_OK && !err &&
+	       !memcmp(g2h(b), g2h(heap - 4096), 4096),
+	       "indirect table whose ring descriptor has WRITE: the flag is ignored, the read is served with the right data (status %u, err %d)",
+	       s2, err);
+	restart(backing);
+	hostile("an indirect table whose ring descriptor has NEXT",
+		indirect_desc(&q[0], VIRTIO_BLK_T_IN, 40, &b, 4096, 1,
+			      VRING_DESC_F_NEXT, &st), false);
+}
+
+/*
+ * 1022 buffers of 4 KiB in one indirect table (1024 entries with header and
+ * status, the most there may be), contiguous across the boundary of the two
+ * memory regions: one more iovec than descriptors, 1025 in all, more than
+ * DOORBELL_VQ_IOV_MAX (1024).  The request fails with IOERR, its status
+ * byte found past the readable part (a write) and the writable part (a
+ * read) that overflow; the queue does not break and serves the next one.
+ */
+static void test_oversized_chain(void)
+{
+	enum { N = 1022 };
+	static uint64_t bufs[N];
+	uint64_t base = buf_at_boundary(N * 4096) + 2048, st, b;
+	uint8_t s1, s2, s3;
+	bool err;
+	int i;
+
+	restart(backing);
+	for (i = 0; i < N; i++)
+		bufs[i] = base + i * 4096ULL;
+	publish(&q[0], indirect_desc(&q[0], VIRTIO_BLK_T_OUT, 64, bufs, 4096, N, 0, &st));
+	s1 = finish(0, st, 5000);
+	publish(&q[0], indirect_desc(&q[0], VIRTIO_BLK_T_IN, 64, bufs, 4096, N, 0, &st));
+	s2 = finish(0, st, 5000);
+	b = galloc(4096, 4096);
+	s3 = do_req(0, VIRTIO_BLK_T_IN, 0, b, 4096, 1, NULL);
+	err = efd_take(q[0].err, 0) > 0;
+	result(s1 == VIRTIO_BLK_S_IOERR && s2 == VIRTIO_BLK_S_IOERR && s3 == VIRTIO_BLK_S_OK && !err,
+	       "a write and a read of 1022 buffers, 1025 iovecs (one buffer across two regions): IOERR each (%u, %u), the queue serves the next read (%u), not broken (err %d)",
+	       s1, s2, s3, err);
+	restart(backing);
+}
+
+/*
+ * An O_APPEND descriptor is refused by SET_BACKEND (ESPIPE).  O_APPEND set
+ * later on the backend (fcntl() on the VMM's descriptor, the same open
+ * file): a write at sector 0 fails, rather than land at the end of the file.
+ */
+static void test_append(void)
+{
+	int ap = open(bdev ? bdev : path, O_RDWR | O_APPEND), fd, fl;
+	uint64_t b = galloc(4096, 4096);
+	uint8_t before[4096];
+	off_t size0, size1;
+	uint8_t s;
+
+	result(set_backend(ap) == -ESPIPE, "SET_BACKEND with an O_APPEND descriptor: ESPIPE");
+	close(ap);
+	restart(backing);
+	fd = open_backing(O_RDONLY);
+	if (fd < 0 || pread(fd, before, sizeof(before), 0) != sizeof(before)) {
+		result(false, "backing store readable: %s", strerror(errno));
+		return;
+	}
+	size0 = lseek(fd, 0, SEEK_END);
+	fl = fcntl(backing, F_GETFL);
+	fcntl(backing, F_SETFL, fl | O_APPEND);
+	fill(g2h(b), 4096, 51);
+	s = do_req(0, VIRTIO_BLK_T_OUT, 0, b, 4096, 1, NULL);
+	fcntl(backing, F_SETFL, fl);
+	size1 = lseek(fd, 0, SEEK_END);
+	result(s == VIRTIO_BLK_S_IOERR && size1 == size0 && file_equals(0, before, sizeof(before)),
+	       "O_APPEND set on the backend later: a write at sector 0 gets IOERR (status %u), size (%lld -> %lld) and sector 0 unchanged",
+	       s, (long long)size0, (long long)size1);
+	if (!bdev && size1 != size0 && truncate(path, FILESZ))
+		diag("truncate %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/*
+ * A read over MAX_RW_COUNT (2 GiB - 4 KiB; 512 buffers of 4 MiB, all the
+ * same one) from a sparse 3 GiB file: IOERR, and the queue serves the next
+ * read.
+ */
+static void test_big_request(void)
+{
+	enum { N = 512, LEN = 4 << 20 };
+	char big[64] = "/tmp/blk_ring_big.XXXXXX";
+	uint64_t bufs[N], buf, st, b;
+	int fd = mkstemp(big), i;
+	uint8_t s1, s2;
+	bool err;
+
+	if (fd < 0 || ftruncate(fd, 3ULL << 30)) {
+		result(false, "a sparse 3 GiB file: %s", strerror(errno));
+		return;
+	}
+	close(fd);
+	fd = open(big, oflags);
+	if (fd < 0 && (oflags & O_DIRECT))
+		fd = open(big, oflags & ~O_DIRECT);
+	if (!result(fd >= 0 && restart(fd), "a sparse 3 GiB file attached"))
+		goto out;
+	buf = galloc(LEN, 4096);
+	for (i = 0; i < N; i++)
+		bufs[i] = buf;
+	publish(&q[0], indirect_desc(&q[0], VIRTIO_BLK_T_IN, 0, bufs, LEN, N, 0, &st));
+	s1 = finish(0, st, 5000);
+	b = galloc(4096, 4096);
+	s2 = do_req(0, VIRTIO_BLK_T_IN, 0, b, 4096, 1, NULL);
+	err = efd_take(q[0].err, 0) > 0;
+	result(s1 == VIRTIO_BLK_S_IOERR && s2 == VIRTIO_BLK_S_OK && !err,
+	       "a 2 GiB read, over MAX_RW_COUNT: IOERR (status %u); the next read OK (%u, err %d)",
+	       s1, s2, err);
+out:
+	restart(backing);
+	if (fd >= 0)
+		close(fd);
+	unlink(big);
+}
+
+/*
+ * rw_verify_area()'s permission hooks: a fanotify listener denies the
+ * device's read of the backend (a backend opened after the mark is made:
+ * 6.12 asks only files opened while permission marks exist).  A file only:
+ * fanotify asks nothing for reads of a block device.
+ */
+static void test_fanotify(void)
+{
+	struct fanotify_event_metadata ev[8], *m;
+	uint64_t b = galloc(4096, 4096), st;
+	int fan, fd, i, events = 0;
+	ssize_t n;
+	uint8_t s;
+
+	if (bdev) {
+		/* Tried on 6.12: no event for a read(2) of /dev/nullb0 either. */
+		skip("a read denied by fanotify: IOERR",
+		     "fanotify asks no permission for reads of a block device");
+		return;
+	}
+	fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY);
+	if (fan < 0) {
+		skip("a read denied by fanotify: IOERR", strerror(errno));
+		return;
+	}
+	if (fanotify_mark(fan, FAN_MARK_ADD, FAN_ACCESS_PERM, AT_FDCWD, bdev ? bdev : path)) {
+		skip("a read denied by fanotify: IOERR", strerror(errno));
+		close(fan);
+		return;
+	}
+	fd = open_backing(oflags);
+	restart(fd);
+	st = request(&q[0], VIRTIO_BLK_T_IN, 0, b, 4096, 1);
+	kick(&q[0]);
+	for (i = 0; i < 300 && !events; i++) {
+		n = read(fan, ev, sizeof(ev));
+		if (n < 0 && errno != EAGAIN)
+			diag("fanotify read: %s", strerror(errno));
+		if (n <= 0) {
+			usleep(10000);
+			continue;
+		}
+		for (m = ev; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
+			struct fanotify_response r = { .fd = m->fd, .response = FAN_DENY };
+
+			if ((m->mask & FAN_ACCESS_PERM) && write(fan, &r, sizeof(r)) == sizeof(r))
+				events++;
+			if (m->fd >= 0)
+				close(m->fd);
+		}
+	}
+	wait_used(&q[0], q[0].avail_idx, 5000);
+	s = status_of(st);
+	close(fan);
+	result(events && s == VIRTIO_BLK_S_IOERR,
+	       "a read a fanotify listener denies: IOERR (status %u, %d permission events)",
+	       s, events);
+	result(do_req(0, VIRTIO_BLK_T_IN, 0, b, 4096, 1, NULL) == VIRTIO_BLK_S_OK,
+	       "the listener gone: the next read OK");
+	restart(backing);
+	close(fd);
+}
+
+/*
+ * WRITE_ZEROES with UNMAP where no hole can be punched (a block device
+ * without write-zeroes support: null_blk): the range is zeroed all the same.
+ */
+static void test_write_zeroes_unmap(void)
+{
+	uint64_t b = galloc(32768, 4096), sg = galloc(16, 16);
+	struct virtio_blk_discard_write_zeroes *seg = g2h(sg);
+	uint8_t s;
+
+	fill(g2h(b), 32768, 61);
+	do_req(0, VIRTIO_BLK_T_OUT, 8192 + 192, b, 32768, 1, NULL);
+	*seg = (struct virtio_blk_discard_write_zeroes){
+		.sector = 8192 + 192, .num_sectors = 64,
+		.flags = VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP };
+	s = do_req(0, VIRTIO_BLK_T_WRITE_ZEROES, 0, sg, sizeof(*seg), 1, NULL);
+	memset(g2h(b), 0, 32768);
+	result(s == VIRTIO_BLK_S_OK && file_equals((8192 + 192) * SECTOR, g2h(b), 32768),
+	       "write zeroes with UNMAP: OK, zeroes read (status %u)", s);
+}
+
+/*
+ * Discard on a block device that discards.  Its page cache holds the range:
+ * after a discard of part of a page and of a whole page, the cache reads
+ * as the device, zeroes where discarded (null_blk reads discarded sectors
+ * as zeroes) and the rest intact.  Then an O_EXCL opener holds the device
+ * with unwritten data in a page of the range: the discard is refused
+ * (IOERR), its data stays; once it wrote it and closed, the discard is done.
+ */
+static void test_bdev_discard(void)
+{
+	const uint64_t s0 = 24576;
+	uint64_t b = galloc(16384, 4096), sg = galloc(32, 16);
+	struct virtio_blk_discard_write_zeroes *seg = g2h(sg);
+	static uint8_t want[16384], got[16384], mine[4096];
+	int fd, ex;
+	uint8_t s;
+
+	if (!bdev || !bdev_discards()) {
+		skip("discard on a block device with its page cache", "no block device that discards");
+		return;
+	}
+	fill(g2h(b), 16384, 71);
+	memcpy(want, g2h(b), 16384);
+	s = do_req(0, VIRTIO_BLK_T_OUT, s0, b, 16384, 1, NULL);
+	fd = open(bdev, O_RDONLY);
+	result(s == VIRTIO_BLK_S_OK && fd >= 0 &&
+	       pread(fd, got, 16384, s0 * SECTOR) == 16384 && !memcmp(got, want, 16384),
+	       "16 KiB written, read into the device's page cache");
+	seg[0] = (struct virtio_blk_discard_write_zeroes){ .sector = s0 + 1, .num_sectors = 6 };
+	seg[1] = (struct virtio_blk_discard_write_zeroes){ .sector = s0 + 16, .num_sectors = 8 };
+	s = do_req(0, VIRTIO_BLK_T_DISCARD, 0, sg, 2 * sizeof(*seg), 1, NULL);
+	memset(want + 512, 0, 6 * 512);
+	memset(want + 16 * 512, 0, 8 * 512);
+	result(s == VIRTIO_BLK_S_OK && pread(fd, got, 16384, s0 * SECTOR) == 16384 &&
+	       !memcmp(got, want, 16384),
+	       "discard of 6 sectors in a cached page and of a cached page: OK (%u), the cache reads zeroes there, the rest intact",
+	       s);
+
+	ex = open(bdev, O_RDWR | O_EXCL);
+	fill(mine, sizeof(mine), 72);
+	if (!result(ex >= 0 && pwrite(ex, mine, sizeof(mine), (s0 + 8) * SECTOR) == sizeof(mine),
+		    "an O_EXCL opener of %s, unwritten data in a page of the range", bdev))
+		goto out;
+	seg[0] = (struct virtio_blk_discard_write_zeroes){ .sector = s0 + 8, .num_sectors = 8 };
+	s = do_req(0, VIRTIO_BLK_T_DISCARD, 0, sg, sizeof(*seg), 1, NULL);
+	result(s == VIRTIO_BLK_S_IOERR && pread(ex, got, sizeof(mine), (s0 + 8) * SECTOR) == sizeof(mine) &&
+	       !memcmp(got, mine, sizeof(mine)),
+	       "discard of that page while the O_EXCL opener holds it: IOERR (%u), its data not dropped behind its back",
+	       s);
+	fsync(ex);
+	close(ex);
+	s = do_req(0, VIRTIO_BLK_T_DISCARD, 0, sg, sizeof(*seg), 1, NULL);
+	memset(want, 0, sizeof(mine));
+	result(s == VIRTIO_BLK_S_OK && pread(fd, got, sizeof(mine), (s0 + 8) * SECTOR) == sizeof(mine) &&
+	       !memcmp(got, want, sizeof(mine)),
+	       "the opener gone (its data written): the discard OK (%u), zeroes read", s);
+out:
+	close(fd);
+}
+
+/* The child of test_zero_fill_kill(): a device of its own, write zeroes. */
+static void __attribute__((noreturn)) zero_fill_child(int fd, uint64_t size)
+{
+	uint64_t feat = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+	struct virtio_blk_discard_write_zeroes *seg;
+	uint64_t sg;
+
+	close(dev);
+	dev = open("/dev/doorbell-blk", O_RDWR);
+	queue_init(&q[0]);
+	heap = GPA0;
+	queue_layout(&q[0]);
+	if (dev < 0 || vioctl(VHOST_SET_OWNER, NULL) || vioctl(VHOST_SET_FEATURES, &feat) ||
+	    default_mem() || vring_setup(&q[0], 0, 0) || set_backend(fd))
+		_exit(1);
+	sg = galloc(16, 16);
+	seg = g2h(sg);
+	*seg = (struct virtio_blk_discard_write_zeroes){ .sector = 0, .num_sectors = size / SECTOR };
+	request(&q[0], VIRTIO_BLK_T_WRITE_ZEROES, 0, sg, sizeof(*seg), 1);
+	kick(&q[0]);
+	for (;;)
+		pause();
+}
+
+/*
+ * Write zeroes over 512 MiB of a file that cannot zero a range (tmpfs: the
+ * device writes the zero page, 64 KiB at a time), from a child that owns
+ * its own device, killed once the writing began: the writing stops rather
+ * than go on to the end, which the child's exit would wait for.
+ */
+static void test_zero_fill_kill(void)
+{
+	const uint64_t size = 512ULL << 20;
+	char big[64] = "/tmp/blk_ring_zf.XXXXXX";
+	int fd = mkstemp(big), i, ws;
+	struct stat sb = { 0 };
+	bool started;
+	pid_t pid;
+
+	if (fd < 0 || ftruncate(fd, size)) {
+		result(false, "a 512 MiB file: %s", strerror(errno));
+		return;
+	}
+	if (!fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, 4096)) {
+		skip("write zeroes stopped when its owner is killed", "the file system zeroes ranges itself");
+		goto out;
+	}
+	pid = fork();
+	if (!pid)
+		zero_fill_child(fd, size);
+	for (i = 0; i < 10000 && !sb.st_blocks; i++) {
+		usleep(1000);
+		fstat(fd, &sb);
+	}
+	started = sb.st_blocks > 0;
+	kill(pid, SIGKILL);
+	waitpid(pid, &ws, 0);
+	fstat(fd, &sb);
+	result(started && (uint64_t)sb.st_blocks * 512 < size / 2,
+	       "write zeroes over 512 MiB by zero-page writes, its owner killed once they began: they stop (%llu MiB written)",
+	       (unsigned long long)sb.st_blocks * 512 >> 20);
+out:
+	close(fd);
+	unlink(big);
 }
 
 /*
@@ -912,6 +1326,15 @@ int main(int argc, char **argv)
 		test_rw();
 		test_depth(128);
 		test_commands();
+		test_write_zeroes_unmap();
+		test_bdev_discard();
+		test_indirect_flags();
+		test_oversized_chain();
+		test_append();
+		test_big_request();
+		test_fanotify();
+		if (!bdev && !(oflags & O_DIRECT))
+			test_zero_fill_kill();
 		test_readonly();
 		test_hostile();
 		test_shared_kick();
