@@ -54,6 +54,8 @@ CONDITIONS = {
     "IS_ENABLED(CONFIG_VHOST_TASK) && DOORBELL_KERNEL_AT_LEAST(6, 12)": True,
     "DOORBELL_HAVE_VHOST_TASK": True,
     "DOORBELL_KERNEL_AT_LEAST(6, 8)": True,
+    "DOORBELL_KERNEL_AT_LEAST(6, 5)": True,
+    "DOORBELL_KERNEL_AT_LEAST(6, 9)": True,
 }
 
 
@@ -116,7 +118,9 @@ def compat_in_tree(text):
                         " * @task: the kthread (other kernels)\n"
                         " * @fn: the loop body; returns true if it did work\n"
                         " * @data: @fn's argument\n"
-                        " * @mm: the owner's mm, adopted by the kthread\n",
+                        " * @mm: the owner's mm, adopted by the kthread\n"
+                        " * @owner: the thread that created the kthread (referenced), whose process\n"
+                        " *\tis the owner\n",
                         " * @vtsk: the vhost_task\n", "compat.h: struct doorbell_task doc")
     text = re.sub(r" \* doorbell core: every kernel-version difference lives here.*?\*/",
                   " * doorbell core: the worker thread (a vhost_task: a user worker thread\n"

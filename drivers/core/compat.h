@@ -223,10 +223,12 @@ static inline bool doorbell_bdev_file_excl(struct file *file)
 {
 #if DOORBELL_KERNEL_AT_LEAST(6, 9)
 	return file->private_data;
-#elif DOORBELL_KERNEL_AT_LEAST(6, 5)
+#else
+#if DOORBELL_KERNEL_AT_LEAST(6, 5)
 	return false;
 #else
 	return file->f_mode & FMODE_EXCL;
+#endif
 #endif
 }
 
