@@ -359,16 +359,19 @@ static void *vcpu_loop(struct vcpu_job *j)
 		int ret;
 
 		/*
-		 * The run's time is up: say how far the guest got.  An exit
-		 * handled here is completed (the port write skipped) by the
-		 * KVM_RUN that then returned EINTR, so the registers count
-		 * every ring handled.
+		 * The run's time is up: say how far the guest got.  With
+		 * immediate_exit set, KVM_RUN completes the exit handled last
+		 * (skips its port write) and returns EINTR without entering
+		 * the guest, so the registers count every ring handled.
 		 */
 		if (__atomic_load_n(&j->stop, __ATOMIC_SEQ_CST)) {
 			struct kvm_regs r;
 			uint64_t left;
 
 			j->err = -1;
+			if (!ioctl(fd, KVM_RUN, 0) || errno != EINTR)
+				snprintf(j->last, sizeof(j->last),
+					 "(KVM_RUN with immediate_exit did not return EINTR)");
 			if (ioctl(fd, KVM_GET_REGS, &r)) {
 				snprintf(j->why, sizeof(j->why),
 					 "time limit: %" PRIu64 " exits to userspace, last %s; KVM_GET_REGS: %s",
