@@ -160,14 +160,17 @@ struct result {
 static struct result results[NROWS];
 static struct result *current;		/* the row running */
 static unsigned int iters = 10000, reps = 5;
-static double time_limit;		/* s per run of a row, -t */
 /*
- * The default time limit: a hang detector, not a speed check.  Nested
- * under TCG a ring costs about 0.15 ms on an idle host, and up to 10 ms
- * for a minute on end on a host whose 2 cores ran 10 other jobs.
+ * A run of a row fails when its rings stop coming for stall_limit s (-t),
+ * or when it has taken time_limit s (-T).  They detect hangs, they do not
+ * check speed: nested under TCG a ring costs about 0.15 ms on an idle
+ * host, and took 24 ms for minutes on end on a host whose 2 cores ran 9
+ * VMs (so no fixed limit per ring fits).
  */
-#define LIMIT_BASE_S		30.0
-#define LIMIT_PER_RING_S	20e-3
+static double stall_limit = 30;
+static double time_limit;
+#define LIMIT_BASE_S		60.0
+#define LIMIT_PER_RING_S	100e-3
 static bool no_doorbell;		/* --no-doorbell */
 static int dfd = -1;
 static struct bench_vm vm;
@@ -236,18 +239,21 @@ static int stop_thread(pthread_t t, bool *stop, struct kvm_run *run)
 
 static const char *exit_name(uint32_t reason)
 {
-	switch (reason) {
-	case KVM_EXIT_IO: return "IO";
-	case KVM_EXIT_MMIO: return "MMIO";
-	case KVM_EXIT_HYPERV: return "HYPERV";
-	case KVM_EXIT_XEN: return "XEN";
-	case KVM_EXIT_SHUTDOWN: return "SHUTDOWN";
-	case KVM_EXIT_INTR: return "INTR";
-	case KVM_EXIT_HLT: return "HLT";
-	case KVM_EXIT_FAIL_ENTRY: return "FAIL_ENTRY";
-	case KVM_EXIT_INTERNAL_ERROR: return "INTERNAL_ERROR";
-	case KVM_EXIT_SYSTEM_EVENT: return "SYSTEM_EVENT";
-	}
+	static const char *const names[] = {
+		[KVM_EXIT_IO] = "IO",
+		[KVM_EXIT_MMIO] = "MMIO",
+		[KVM_EXIT_HYPERV] = "HYPERV",
+		[KVM_EXIT_XEN] = "XEN",
+		[KVM_EXIT_SHUTDOWN] = "SHUTDOWN",
+		[KVM_EXIT_INTR] = "INTR",
+		[KVM_EXIT_HLT] = "HLT",
+		[KVM_EXIT_FAIL_ENTRY] = "FAIL_ENTRY",
+		[KVM_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR",
+		[KVM_EXIT_SYSTEM_EVENT] = "SYSTEM_EVENT",
+	};
+
+	if (reason < sizeof(names) / sizeof(names[0]) && names[reason])
+		return names[reason];
 	return "?";
 }
 
@@ -291,6 +297,9 @@ struct rep {
 	uint64_t wakeups, worker_runs;
 	uint64_t busy_ns, worker_ns, vcpu_ns, worker_slices;
 	double deadline;	/* CLOCK_MONOTONIC s: the end of the run's time */
+	uint64_t seen;		/* rings seen so far (a sum, for progress) */
+	double seen_at;		/* when that sum last grew */
+	uint64_t early[BENCH_MAX_VCPUS];	/* eventfd counts read so far */
 	char why[WHY_LEN];
 	bool failed;
 };
@@ -378,7 +387,7 @@ static void *vcpu_loop(struct vcpu_job *j)
 					 "(KVM_RUN with immediate_exit did not return EINTR)");
 			if (ioctl(fd, KVM_GET_REGS, &r)) {
 				snprintf(j->why, sizeof(j->why),
-					 "time limit: %" PRIu64 " exits to userspace, last %s; KVM_GET_REGS: %s",
+					 "stopped: %" PRIu64 " exits to userspace, last %s; KVM_GET_REGS: %s",
 					 j->exits, j->last[0] ? j->last : "none",
 					 strerror(errno));
 				return NULL;
@@ -387,7 +396,7 @@ static void *vcpu_loop(struct vcpu_job *j)
 			j->rang = left <= iters ? iters - left : 0;
 			j->stopped = true;
 			snprintf(j->why, sizeof(j->why),
-				 "time limit: the guest rang %" PRIu64 " of %u times (rip %#llx), %" PRIu64 " exits to userspace, the last %s",
+				 "stopped: the guest rang %" PRIu64 " of %u times (rip %#llx), %" PRIu64 " exits to userspace, the last %s",
 				 j->rang, iters, (unsigned long long)r.rip,
 				 j->exits, j->last[0] ? j->last : "none");
 			return NULL;
@@ -450,7 +459,7 @@ static void *vcpu_loop(struct vcpu_job *j)
 			j->err = -1;
 			return NULL;
 		}
-		j->exits++;
+		__atomic_store_n(&j->exits, j->exits + 1, __ATOMIC_RELAXED);
 		if (d->path != P_EXIT) {
 			snprintf(j->why, sizeof(j->why),
 				 "exit to userspace on an ioeventfd row (not matched)");
@@ -490,7 +499,7 @@ static void *reader_thread(void *arg)
 
 	while (r->got < r->want && !__atomic_load_n(&r->stop, __ATOMIC_SEQ_CST)) {
 		if (read(r->efd, &v, sizeof(v)) == sizeof(v)) {
-			r->got += v;
+			__atomic_store_n(&r->got, r->got + v, __ATOMIC_RELAXED);
 		} else if (errno != EINTR) {
 			r->err = errno;
 			break;
@@ -586,12 +595,14 @@ static int get_stats(uint32_t id, struct doorbell_stats *st)
 }
 
 /*
- * Wait until the bell has counted @want rings and has none pending, or the
- * run's time is up (then the caller finds the counts differ).
+ * Wait until the bell has counted @want rings and has none pending, or its
+ * count stops growing for the stall limit, or the run's time is up.
  */
 static int wait_delivered(struct rep *rp, int i, uint64_t want, uint64_t *got)
 {
 	struct doorbell_stats st;
+	double since = now();
+	uint64_t last = 0;
 
 	for (;;) {
 		if (get_stats(rp->bell[i], &st))
@@ -599,8 +610,14 @@ static int wait_delivered(struct rep *rp, int i, uint64_t want, uint64_t *got)
 		*got = rp->def->path == P_EXIT ? st.rings_ioctl : st.rings_eventfd;
 		if (*got >= want && !st.pending)
 			break;
-		if (now() > rp->deadline) {
-			add_why(rp, "time limit: the bell of vCPU %d counted %" PRIu64 " of %" PRIu64 " rings, %llu pending",
+		if (*got != last) {
+			last = *got;
+			since = now();
+		}
+		if (now() - since > stall_limit || now() > rp->deadline) {
+			add_why(rp, "%s: the bell of vCPU %d counted %" PRIu64 " of %" PRIu64 " rings, %llu pending",
+				now() > rp->deadline ? "time limit (-T)" :
+				"no ring for the stall limit (-t)",
 				i, *got, want, (unsigned long long)st.pending);
 			break;
 		}
@@ -671,7 +688,7 @@ static void add_why(struct rep *rp, const char *fmt, ...)
 	va_list ap;
 
 	if (len && len + 2 < sizeof(rp->why)) {
-		strcpy(rp->why + len, "; ");
+		memcpy(rp->why + len, "; ", 3);
 		len += 2;
 	}
 	va_start(ap, fmt);
@@ -681,6 +698,68 @@ static void add_why(struct rep *rp, const char *fmt, ...)
 }
 
 static void bail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * The rings of the run so far, summed over what can be seen from here
+ * (exits to userspace, the readers' counts, the bells' counts, the
+ * eventfds' counts, which are read and kept in rp->early), to see that
+ * they still come: only whether the sum grows matters.
+ */
+static uint64_t rings_seen(struct rep *rp, const struct vcpu_job *jobs,
+			   const struct reader *readers, bool count_at_end)
+{
+	uint64_t sum = 0, v;
+	int i;
+
+	for (i = 0; i < rp->def->nvcpus; i++) {
+		struct doorbell_stats st;
+
+		sum += __atomic_load_n(&jobs[i].exits, __ATOMIC_RELAXED);
+		if (rp->def->consumer == C_USER) {
+			sum += __atomic_load_n(&readers[i].got, __ATOMIC_RELAXED);
+		} else if (count_at_end) {
+			if (read(rp->efd[i], &v, sizeof(v)) == sizeof(v))
+				rp->early[i] += v;
+			sum += rp->early[i];
+		} else if (rp->has_bell[i] && !get_stats(rp->bell[i], &st)) {
+			sum += st.rings_eventfd + st.rings_ioctl;
+		}
+	}
+	return sum;
+}
+
+/*
+ * Join thread @t, checking every 0.5 s that rings still come.  Returns 0
+ * once joined, or -1 with the reason in @why when they stopped for the
+ * stall limit or the run's time is up.
+ */
+static int join_watching(pthread_t t, struct rep *rp, const struct vcpu_job *jobs,
+			 const struct reader *readers, bool count_at_end,
+			 char *why, size_t len)
+{
+	for (;;) {
+		double next = now() + 0.5;
+		uint64_t seen;
+
+		if (!join_by(t, next < rp->deadline ? next : rp->deadline))
+			return 0;
+		seen = rings_seen(rp, jobs, readers, count_at_end);
+		if (seen != rp->seen) {
+			rp->seen = seen;
+			rp->seen_at = now();
+		}
+		if (now() >= rp->deadline) {
+			snprintf(why, len, "time limit: the run took %.0f s (-T)",
+				 time_limit);
+			return -1;
+		}
+		if (now() - rp->seen_at > stall_limit) {
+			snprintf(why, len, "stalled: no ring for %.0f s (-t)",
+				 stall_limit);
+			return -1;
+		}
+	}
+}
 
 /*
  * One repetition of a row.  Returns the elapsed seconds from the first
@@ -699,6 +778,7 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 	bool count_at_end = d->consumer == C_NONE ||
 			    (no_doorbell && d->consumer != C_USER);
 	uint64_t busy0, worker0, slices0;
+	char limit[96] = "";	/* the limit the run hit */
 	double t0, t1 = -1;
 	int i, n = d->nvcpus;
 
@@ -750,10 +830,16 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 		}
 		vm.vcpu[i].run->immediate_exit = 0;
 	}
+	for (i = 0; i < n && count_at_end; i++)
+		if (fcntl(rp->efd[i], F_SETFL, O_NONBLOCK)) {
+			snprintf(rp->why, sizeof(rp->why), "eventfd: %s", strerror(errno));
+			goto out;
+		}
 	busy0 = busy_ns();
 	task_sched(worker_tid, &worker0, &slices0);
 	t0 = now();
 	rp->deadline = t0 + time_limit;
+	rp->seen_at = t0;
 	for (i = 0; i < n; i++) {
 		if (d->consumer == C_USER) {
 			readers[i].efd = rp->efd[i];
@@ -767,10 +853,17 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 			die("pthread_create");
 	}
 	for (i = 0; i < n; i++) {
-		if (join_by(vt[i], rp->deadline) &&
-		    stop_thread(vt[i], &jobs[i].stop, vm.vcpu[i].run))
-			bail("vCPU %d: its thread did not stop in 5 s after the time limit (%.0f s): stuck in KVM_RUN?",
-			     i, time_limit);
+		if (!limit[0] && !join_watching(vt[i], rp, jobs, readers,
+						count_at_end, limit, sizeof(limit)))
+			continue;
+		/* Past a limit: this vCPU and those after it are stopped. */
+		if (stop_thread(vt[i], &jobs[i].stop, vm.vcpu[i].run))
+			bail("vCPU %d: its thread did not stop in 5 s after: %s (stuck in KVM_RUN?)",
+			     i, limit);
+	}
+	if (limit[0])
+		add_why(rp, "%s", limit);
+	for (i = 0; i < n; i++) {
 		rp->user_exits += jobs[i].exits;
 		rp->vcpu_ns += jobs[i].cpu_ns;
 		if (jobs[i].err)
@@ -781,23 +874,25 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 
 		*written += jobs[i].stopped ? jobs[i].rang : iters;
 		if (d->consumer == C_USER) {
-			if (rp->failed || join_by(rt[i], rp->deadline)) {
+			if (rp->failed || join_watching(rt[i], rp, jobs, readers,
+							count_at_end, limit,
+							sizeof(limit))) {
 				if (stop_thread(rt[i], &readers[i].stop, NULL))
 					bail("the eventfd reader of vCPU %d did not stop in 5 s",
 					     i);
 				if (!rp->failed)
-					add_why(rp, "time limit: the reader of vCPU %d read %" PRIu64 " of %u rings",
-						i, readers[i].got, iters);
+					add_why(rp, "%s: the reader of vCPU %d read %" PRIu64 " of %u rings",
+						limit, i, readers[i].got, iters);
 			}
 			if (readers[i].err)
 				add_why(rp, "reader of vCPU %d: %s", i,
 					strerror(readers[i].err));
 			got = readers[i].got;
 		} else if (count_at_end) {
-			/* Nonblocking: a count of 0 must not hang the run. */
-			if (fcntl(rp->efd[i], F_SETFL, O_NONBLOCK) ||
-			    read(rp->efd[i], &got, sizeof(got)) != sizeof(got))
+			/* Nonblocking (set above): a count of 0 must not hang. */
+			if (read(rp->efd[i], &got, sizeof(got)) != sizeof(got))
 				got = 0;
+			got += rp->early[i];
 		} else if (!rp->failed) {
 			if (wait_delivered(rp, i, iters, &got))
 				add_why(rp, "DOORBELL_GET_STATS: %s", strerror(errno));
@@ -1130,16 +1225,18 @@ static void out_header(void)
 		json_str(stdout, hv_sig);
 		printf(",\"iterations\":%u,\"reps\":%u,\"poll_us\":", iters, reps);
 		json_str(stdout, poll_default);
-		printf(",\"poll_rows_poll_us\":%u,\"run_time_limit_s\":%.0f,\"doorbell\":%s,\"rows\":[",
-		       bench_poll_us, time_limit, no_doorbell ? "false" : "true");
+		printf(",\"poll_rows_poll_us\":%u,\"stall_limit_s\":%.0f,\"run_time_limit_s\":%.0f,\"doorbell\":%s,\"rows\":[",
+		       bench_poll_us, stall_limit, time_limit,
+		       no_doorbell ? "false" : "true");
 		fflush(stdout);
 		return;
 	}
 	printf("doorbell-bench: %u rings per vCPU per run, median of %u runs\n",
 	       iters, reps);
 	printf("kernel %s, CPU %s, accelerator: %s\n", kernel, cpu_model, accel);
-	printf("doorbell_core poll_us: %s (the -poll rows: %u); time limit per run: %.0f s\n",
-	       poll_default[0] ? poll_default : "?", bench_poll_us, time_limit);
+	printf("doorbell_core poll_us: %s (the -poll rows: %u); a run fails after %.0f s without a ring or %.0f s in all\n",
+	       poll_default[0] ? poll_default : "?", bench_poll_us, stall_limit,
+	       time_limit);
 	if (no_doorbell)
 		printf("--no-doorbell: no /dev/doorbell; each bell is a plain eventfd (rung by write(2) after an exit to userspace) counted at the end\n");
 	printf("\n%-25s %7s %7s %5s %7s %9s %9s %8s %8s %9s %8s  %s\n", "row",
@@ -1351,15 +1448,17 @@ static void usage(int status)
 	unsigned int i;
 
 	fprintf(status ? stderr : stdout,
-		"usage: doorbell-bench [-n N] [-R REPS] [-r ROW[,ROW...]] [-t SEC] [--no-doorbell]\n"
-		"                      [--json] [--svg FILE]\n"
+		"usage: doorbell-bench [-n N] [-R REPS] [-r ROW[,ROW...]] [-t SEC] [-T SEC]\n"
+		"                      [--no-doorbell] [--json] [--svg FILE]\n"
 		"  -n N        rings per vCPU per run (default %u)\n"
 		"  -R REPS     runs per row, the median is reported (default %u, max %d)\n"
 		"  -r ROWS     only these rows (comma-separated names, or prefix*)\n"
 		"  -P US       doorbell_core poll_us for the -poll rows (default %u)\n"
-		"  -t SEC      time limit of one run of a row (default %.0f s + %.0f ms per\n"
-		"              ring): a run still going then fails its row, with where\n"
-		"              its vCPUs were, and the next row runs\n"
+		"  -t SEC      stall limit: a run of a row whose rings stop coming for\n"
+		"              SEC s (default %.0f) fails its row, with where its vCPUs\n"
+		"              were, and the next row runs\n"
+		"  -T SEC      time limit of one run of a row (default %.0f s + %.0f ms\n"
+		"              per ring), the same way\n"
 		"  --no-doorbell  no /dev/doorbell: each bell is a plain eventfd (rung by\n"
 		"              write(2) after an exit to userspace) counted at the end;\n"
 		"              the same guest exits without the doorbell modules\n"
@@ -1370,7 +1469,7 @@ static void usage(int status)
 		"/dev/doorbell (doorbell.ko) unless --no-doorbell.  Exit status 1 if a\n"
 		"row failed (rings written != delivered, time limit, guest fault), 2 on\n"
 		"setup errors.\n",
-		iters, reps, MAX_REPS, bench_poll_us, LIMIT_BASE_S,
+		iters, reps, MAX_REPS, bench_poll_us, stall_limit, LIMIT_BASE_S,
 		LIMIT_PER_RING_S * 1e3);
 	if (!status)
 		for (i = 0; i < NROWS; i++)
@@ -1429,13 +1528,18 @@ int main(int argc, char **argv)
 	cpu_set_t cpus;
 	char *end;
 
-	while ((c = getopt_long(argc, argv, "n:R:r:P:t:lh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:R:r:P:t:T:lh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': iters = strtoul(optarg, NULL, 0); break;
 		case 'R': reps = strtoul(optarg, NULL, 0); break;
 		case 'r': filter = optarg; break;
 		case 'P': bench_poll_us = strtoul(optarg, NULL, 0); break;
 		case 't':
+			stall_limit = strtod(optarg, &end);
+			if (*end || !(stall_limit >= 1 && stall_limit <= 86400))
+				usage(2);
+			break;
+		case 'T':
 			time_limit = strtod(optarg, &end);
 			if (*end || !(time_limit >= 1 && time_limit <= 86400))
 				usage(2);

@@ -28,8 +28,9 @@
 #define GUEST_TRAPS	0x7000		/* 256 stubs of TRAP_STUB bytes */
 #define TRAP_STUB	16
 #define GUEST_CODE	0x10000
-#define GUEST_STACK	0x20000		/* vCPU i's stack: the page from
-					 * GUEST_STACK + i * 0x1000 down */
+#define GUEST_STACK	0x20000		/* vCPU i's stack: its page, from
+					 * GUEST_STACK + (i + 1) * 0x1000 down
+					 */
 #define GUEST_MMIO	0x10000000UL	/* not RAM: every access exits */
 #define GUEST_PORT	0x1000
 #define GUEST_DONE_PORT	0xf4		/* the guest writes here when done */
