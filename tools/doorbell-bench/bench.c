@@ -43,6 +43,7 @@
 #include <sys/eventfd.h>
 #include <dirent.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -141,10 +142,12 @@ static const struct rowdef rowdefs[] = {
 
 #define NROWS (sizeof(rowdefs) / sizeof(rowdefs[0]))
 
+#define WHY_LEN		320
+
 struct result {
 	const struct rowdef *def;
 	bool run, ok;
-	char why[160];
+	char why[WHY_LEN];
 	double ops[MAX_REPS];
 	int reps;
 	double ops_s, us_op;
@@ -155,7 +158,20 @@ struct result {
 };
 
 static struct result results[NROWS];
+static struct result *current;		/* the row running */
 static unsigned int iters = 10000, reps = 5;
+/*
+ * A run of a row fails when its rings stop coming for stall_limit s (-t),
+ * or when it has taken time_limit s (-T).  They detect hangs, they do not
+ * check speed: nested under TCG a ring costs about 0.15 ms on an idle
+ * host, and took 24 ms for minutes on end on a host whose 2 cores ran 9
+ * VMs (so no fixed limit per ring fits).
+ */
+static double stall_limit = 30;
+static double time_limit;
+#define LIMIT_BASE_S		60.0
+#define LIMIT_PER_RING_S	100e-3
+static bool no_doorbell;		/* --no-doorbell */
 static int dfd = -1;
 static struct bench_vm vm;
 static int cpu_a = -1, cpu_b = -1;	/* the first two CPUs we may use */
@@ -181,6 +197,94 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* SIGUSR1 only interrupts a blocking call (KVM_RUN, read) of its thread. */
+static void on_kick(int sig)
+{
+	(void)sig;
+}
+
+/* Join @t by @deadline (CLOCK_MONOTONIC s): 0, or ETIMEDOUT. */
+static int join_by(pthread_t t, double deadline)
+{
+	struct timespec ts;
+
+	if (deadline < 0)
+		deadline = 0;
+	ts.tv_sec = (time_t)deadline;
+	ts.tv_nsec = (long)((deadline - ts.tv_sec) * 1e9);
+	return pthread_clockjoin_np(t, NULL, CLOCK_MONOTONIC, &ts);
+}
+
+/*
+ * End thread @t whose time is up: set *@stop, make its vCPU's next KVM_RUN
+ * return at once (@run's immediate_exit, if a vCPU thread) and interrupt
+ * what it blocks in with SIGUSR1, again every 100 ms (a signal that came
+ * just before the call blocked is lost), for at most 5 s.  Returns 0 once
+ * joined, -1 if it would not end.
+ */
+static int stop_thread(pthread_t t, bool *stop, struct kvm_run *run)
+{
+	double end = now() + 5;
+
+	__atomic_store_n(stop, true, __ATOMIC_SEQ_CST);
+	if (run)
+		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	do {
+		pthread_kill(t, SIGUSR1);
+		if (!join_by(t, now() + 0.1))
+			return 0;
+	} while (now() < end);
+	return -1;
+}
+
+static const char *exit_name(uint32_t reason)
+{
+	static const char *const names[] = {
+		[KVM_EXIT_IO] = "IO",
+		[KVM_EXIT_MMIO] = "MMIO",
+		[KVM_EXIT_HYPERV] = "HYPERV",
+		[KVM_EXIT_XEN] = "XEN",
+		[KVM_EXIT_SHUTDOWN] = "SHUTDOWN",
+		[KVM_EXIT_INTR] = "INTR",
+		[KVM_EXIT_HLT] = "HLT",
+		[KVM_EXIT_FAIL_ENTRY] = "FAIL_ENTRY",
+		[KVM_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR",
+		[KVM_EXIT_SYSTEM_EVENT] = "SYSTEM_EVENT",
+	};
+
+	if (reason < sizeof(names) / sizeof(names[0]) && names[reason])
+		return names[reason];
+	return "?";
+}
+
+/* A line about vCPU exit @run, for the reasons of a failed row. */
+static void describe_exit(const struct kvm_run *run, char *buf, size_t len)
+{
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		snprintf(buf, len, "IO %s port %#x size %u",
+			 run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in",
+			 run->io.port, run->io.size);
+		break;
+	case KVM_EXIT_MMIO:
+		snprintf(buf, len, "MMIO %s %#llx len %u",
+			 run->mmio.is_write ? "write" : "read",
+			 (unsigned long long)run->mmio.phys_addr, run->mmio.len);
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(buf, len, "FAIL_ENTRY reason %#llx",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		snprintf(buf, len, "INTERNAL_ERROR suberror %u",
+			 run->internal.suberror);
+		break;
+	default:
+		snprintf(buf, len, "%s (%u)", exit_name(run->exit_reason),
+			 run->exit_reason);
+	}
+}
+
 /* ---------------------------------------------------------------- one rep */
 
 struct rep {
@@ -192,7 +296,11 @@ struct rep {
 	uint64_t user_exits;
 	uint64_t wakeups, worker_runs;
 	uint64_t busy_ns, worker_ns, vcpu_ns, worker_slices;
-	char why[160];
+	double deadline;	/* CLOCK_MONOTONIC s: the end of the run's time */
+	uint64_t seen;		/* rings seen so far (a sum, for progress) */
+	double seen_at;		/* when that sum last grew */
+	uint64_t early[BENCH_MAX_VCPUS];	/* eventfd counts read so far */
+	char why[WHY_LEN];
 	bool failed;
 };
 
@@ -200,9 +308,13 @@ struct vcpu_job {
 	struct rep *rep;
 	int i;
 	int err;
-	char why[160];
+	char why[WHY_LEN];
 	uint64_t exits;
 	uint64_t cpu_ns;	/* the vCPU thread's CPU time */
+	bool stop;		/* set (atomically) when the run's time is up */
+	bool stopped;		/* it was, and @rang says how far the guest got */
+	uint64_t rang;
+	char last[80];		/* the last exit to userspace */
 };
 
 static uint64_t thread_ns(void)
@@ -223,6 +335,7 @@ static int ring_ioctl(uint32_t id)
 }
 
 static void *vcpu_loop(struct vcpu_job *j);
+static enum guest_loop loop_of(enum kind k);
 
 /* The vCPU thread: the loop below, and its CPU time. */
 static void *vcpu_thread(void *arg)
@@ -256,14 +369,47 @@ static void *vcpu_loop(struct vcpu_job *j)
 	}
 	for (;;) {
 		bool ours = false;
+		int ret;
 
-		if (ioctl(fd, KVM_RUN, 0)) {
-			if (errno == EINTR)
-				continue;
+		/*
+		 * The run's time is up: say how far the guest got.  With
+		 * immediate_exit set, KVM_RUN completes the exit handled last
+		 * (skips its port write) and returns EINTR without entering
+		 * the guest, so the registers count every ring handled.
+		 */
+		if (__atomic_load_n(&j->stop, __ATOMIC_SEQ_CST)) {
+			struct kvm_regs r;
+			uint64_t left;
+
+			j->err = -1;
+			if (!ioctl(fd, KVM_RUN, 0) || errno != EINTR)
+				snprintf(j->last, sizeof(j->last),
+					 "(KVM_RUN with immediate_exit did not return EINTR)");
+			if (ioctl(fd, KVM_GET_REGS, &r)) {
+				snprintf(j->why, sizeof(j->why),
+					 "stopped: %" PRIu64 " exits to userspace, last %s; KVM_GET_REGS: %s",
+					 j->exits, j->last[0] ? j->last : "none",
+					 strerror(errno));
+				return NULL;
+			}
+			left = bench_rings_left(loop_of(d->kind), &r);
+			j->rang = left <= iters ? iters - left : 0;
+			j->stopped = true;
+			snprintf(j->why, sizeof(j->why),
+				 "stopped: the guest rang %" PRIu64 " of %u times (rip %#llx), %" PRIu64 " exits to userspace, the last %s",
+				 j->rang, iters, (unsigned long long)r.rip,
+				 j->exits, j->last[0] ? j->last : "none");
+			return NULL;
+		}
+		ret = ioctl(fd, KVM_RUN, 0);
+		if (ret && errno != EINTR) {
 			snprintf(j->why, sizeof(j->why), "KVM_RUN: %s", strerror(errno));
 			j->err = -1;
 			return NULL;
 		}
+		if (ret)
+			continue;	/* EINTR: the time limit's signal */
+		describe_exit(run, j->last, sizeof(j->last));
 		switch (run->exit_reason) {
 		case KVM_EXIT_INTR:
 			continue;
@@ -271,6 +417,14 @@ static void *vcpu_loop(struct vcpu_job *j)
 			if (run->io.port == GUEST_DONE_PORT &&
 			    run->io.direction == KVM_EXIT_IO_OUT)
 				return NULL;
+			if (run->io.port == GUEST_TRAP_PORT &&
+			    run->io.direction == KVM_EXIT_IO_OUT) {
+				bench_vcpu_trap(&vm, j->i,
+						*((uint8_t *)run + run->io.data_offset),
+						j->why, sizeof(j->why));
+				j->err = -1;
+				return NULL;
+			}
 			ours = d->kind == K_PIO &&
 			       run->io.direction == KVM_EXIT_IO_OUT &&
 			       run->io.port == j->rep->arg[j->i];
@@ -292,24 +446,37 @@ static void *vcpu_loop(struct vcpu_job *j)
 				run->xen.u.hcall.result = 0;
 			break;
 		case KVM_EXIT_SHUTDOWN:
-			snprintf(j->why, sizeof(j->why), "guest triple fault");
+			snprintf(j->why, sizeof(j->why),
+				 "guest triple fault after %" PRIu64 " exits to userspace",
+				 j->exits);
 			j->err = -1;
 			return NULL;
 		}
 		if (!ours) {
-			snprintf(j->why, sizeof(j->why), "unexpected exit %u",
-				 run->exit_reason);
+			snprintf(j->why, sizeof(j->why),
+				 "unexpected exit %s after %" PRIu64 " exits to userspace",
+				 j->last, j->exits);
 			j->err = -1;
 			return NULL;
 		}
-		j->exits++;
+		__atomic_store_n(&j->exits, j->exits + 1, __ATOMIC_RELAXED);
 		if (d->path != P_EXIT) {
 			snprintf(j->why, sizeof(j->why),
 				 "exit to userspace on an ioeventfd row (not matched)");
 			j->err = -1;
 			return NULL;
 		}
-		if (ring_ioctl(j->rep->bell[j->i])) {
+		if (no_doorbell) {
+			uint64_t one = 1;
+
+			/* What DOORBELL_RING does to the bell, from here. */
+			if (write(j->rep->efd[j->i], &one, sizeof(one)) != sizeof(one)) {
+				snprintf(j->why, sizeof(j->why), "eventfd write: %s",
+					 strerror(errno));
+				j->err = -1;
+				return NULL;
+			}
+		} else if (ring_ioctl(j->rep->bell[j->i])) {
 			snprintf(j->why, sizeof(j->why), "DOORBELL_RING: %s",
 				 strerror(errno));
 			j->err = -1;
@@ -321,6 +488,8 @@ static void *vcpu_loop(struct vcpu_job *j)
 struct reader {
 	int efd;
 	uint64_t want, got;
+	bool stop;		/* set (atomically) when the run's time is up */
+	int err;
 };
 
 static void *reader_thread(void *arg)
@@ -328,11 +497,13 @@ static void *reader_thread(void *arg)
 	struct reader *r = arg;
 	uint64_t v;
 
-	while (r->got < r->want) {
-		if (read(r->efd, &v, sizeof(v)) == sizeof(v))
-			r->got += v;
-		else if (errno != EINTR)
+	while (r->got < r->want && !__atomic_load_n(&r->stop, __ATOMIC_SEQ_CST)) {
+		if (read(r->efd, &v, sizeof(v)) == sizeof(v)) {
+			__atomic_store_n(&r->got, r->got + v, __ATOMIC_RELAXED);
+		} else if (errno != EINTR) {
+			r->err = errno;
 			break;
+		}
 	}
 	return NULL;
 }
@@ -400,6 +571,9 @@ static int bind_kvm(struct rep *rp, int i, bool unbind)
 	return -1;
 }
 
+static void add_why(struct rep *rp, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 static int add_bell(int efd, uint32_t flags, uint32_t *id)
 {
 	struct doorbell_bell b = {
@@ -420,18 +594,33 @@ static int get_stats(uint32_t id, struct doorbell_stats *st)
 	return ioctl(dfd, DOORBELL_GET_STATS, st);
 }
 
-/* Wait until the bell has counted @want rings and has none pending. */
+/*
+ * Wait until the bell has counted @want rings and has none pending, or its
+ * count stops growing for the stall limit, or the run's time is up.
+ */
 static int wait_delivered(struct rep *rp, int i, uint64_t want, uint64_t *got)
 {
-	double deadline = now() + 30;
 	struct doorbell_stats st;
+	double since = now();
+	uint64_t last = 0;
 
 	for (;;) {
 		if (get_stats(rp->bell[i], &st))
 			return -1;
 		*got = rp->def->path == P_EXIT ? st.rings_ioctl : st.rings_eventfd;
-		if ((*got >= want && !st.pending) || now() > deadline)
-			break;	/* the caller compares the counts */
+		if (*got >= want && !st.pending)
+			break;
+		if (*got != last) {
+			last = *got;
+			since = now();
+		}
+		if (now() - since > stall_limit || now() > rp->deadline) {
+			add_why(rp, "%s: the bell of vCPU %d counted %" PRIu64 " of %" PRIu64 " rings, %llu pending",
+				now() > rp->deadline ? "time limit (-T)" :
+				"no ring for the stall limit (-t)",
+				i, *got, want, (unsigned long long)st.pending);
+			break;
+		}
 		sched_yield();
 	}
 	rp->wakeups += st.wakeups;
@@ -492,9 +681,92 @@ static enum guest_loop loop_of(enum kind k)
 	       k == K_HV ? LOOP_HV : LOOP_XEN;
 }
 
+/* Add a reason to @rp's, after those there already. */
+static void add_why(struct rep *rp, const char *fmt, ...)
+{
+	size_t len = strlen(rp->why);
+	va_list ap;
+
+	if (len && len + 2 < sizeof(rp->why)) {
+		memcpy(rp->why + len, "; ", 3);
+		len += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(rp->why + len, sizeof(rp->why) - len, fmt, ap);
+	va_end(ap);
+	rp->failed = true;
+}
+
+static void bail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * The rings of the run so far, summed over what can be seen from here
+ * (exits to userspace, the readers' counts, the bells' counts, the
+ * eventfds' counts, which are read and kept in rp->early), to see that
+ * they still come: only whether the sum grows matters.
+ */
+static uint64_t rings_seen(struct rep *rp, const struct vcpu_job *jobs,
+			   const struct reader *readers, bool count_at_end)
+{
+	uint64_t sum = 0, v;
+	int i;
+
+	for (i = 0; i < rp->def->nvcpus; i++) {
+		struct doorbell_stats st;
+
+		sum += __atomic_load_n(&jobs[i].exits, __ATOMIC_RELAXED);
+		if (rp->def->consumer == C_USER) {
+			sum += __atomic_load_n(&readers[i].got, __ATOMIC_RELAXED);
+		} else if (count_at_end) {
+			if (read(rp->efd[i], &v, sizeof(v)) == sizeof(v))
+				rp->early[i] += v;
+			sum += rp->early[i];
+		} else if (rp->has_bell[i] && !get_stats(rp->bell[i], &st)) {
+			sum += st.rings_eventfd + st.rings_ioctl;
+		}
+	}
+	return sum;
+}
+
+/*
+ * Join thread @t, checking every 0.5 s that rings still come.  Returns 0
+ * once joined, or -1 with the reason in @why when they stopped for the
+ * stall limit or the run's time is up.
+ */
+static int join_watching(pthread_t t, struct rep *rp, const struct vcpu_job *jobs,
+			 const struct reader *readers, bool count_at_end,
+			 char *why, size_t len)
+{
+	for (;;) {
+		double next = now() + 0.5;
+		uint64_t seen;
+
+		if (!join_by(t, next < rp->deadline ? next : rp->deadline))
+			return 0;
+		seen = rings_seen(rp, jobs, readers, count_at_end);
+		if (seen != rp->seen) {
+			rp->seen = seen;
+			rp->seen_at = now();
+		}
+		if (now() >= rp->deadline) {
+			snprintf(why, len, "time limit: the run took %.0f s (-T)",
+				 time_limit);
+			return -1;
+		}
+		if (now() - rp->seen_at > stall_limit) {
+			snprintf(why, len, "stalled: no ring for %.0f s (-t)",
+				 stall_limit);
+			return -1;
+		}
+	}
+}
+
 /*
  * One repetition of a row.  Returns the elapsed seconds from the first
  * KVM_RUN to the last ring delivered, or a negative value with rp->why.
+ * Every wait ends at rp->deadline, the run's time limit: a thread still
+ * running then is stopped and the run fails with what it had done; a
+ * thread that will not stop ends the whole program (bail()).
  */
 static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 {
@@ -502,7 +774,11 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 	struct vcpu_job jobs[BENCH_MAX_VCPUS] = { 0 };
 	struct reader readers[BENCH_MAX_VCPUS] = { 0 };
 	pthread_t vt[BENCH_MAX_VCPUS], rt[BENCH_MAX_VCPUS];
+	/* Without /dev/doorbell a bell is its eventfd, read at the end. */
+	bool count_at_end = d->consumer == C_NONE ||
+			    (no_doorbell && d->consumer != C_USER);
 	uint64_t busy0, worker0, slices0;
+	char limit[96] = "";	/* the limit the run hit */
 	double t0, t1 = -1;
 	int i, n = d->nvcpus;
 
@@ -528,7 +804,7 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 			snprintf(rp->why, sizeof(rp->why), "eventfd: %s", strerror(errno));
 			goto out;
 		}
-		if (d->consumer == C_WORKER || d->consumer == C_WAKE) {
+		if (!no_doorbell && (d->consumer == C_WORKER || d->consumer == C_WAKE)) {
 			uint32_t fl = d->consumer == C_WORKER ?
 				DOORBELL_BELL_COUNT_IN_WORKER : DOORBELL_BELL_COUNT_IN_WAKE;
 
@@ -552,10 +828,18 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 				 strerror(errno));
 			goto out;
 		}
+		vm.vcpu[i].run->immediate_exit = 0;
 	}
+	for (i = 0; i < n && count_at_end; i++)
+		if (fcntl(rp->efd[i], F_SETFL, O_NONBLOCK)) {
+			snprintf(rp->why, sizeof(rp->why), "eventfd: %s", strerror(errno));
+			goto out;
+		}
 	busy0 = busy_ns();
 	task_sched(worker_tid, &worker0, &slices0);
 	t0 = now();
+	rp->deadline = t0 + time_limit;
+	rp->seen_at = t0;
 	for (i = 0; i < n; i++) {
 		if (d->consumer == C_USER) {
 			readers[i].efd = rp->efd[i];
@@ -569,50 +853,54 @@ static double run_rep(struct rep *rp, uint64_t *written, uint64_t *delivered)
 			die("pthread_create");
 	}
 	for (i = 0; i < n; i++) {
-		pthread_join(vt[i], NULL);
+		if (!limit[0] && !join_watching(vt[i], rp, jobs, readers,
+						count_at_end, limit, sizeof(limit)))
+			continue;
+		/* Past a limit: this vCPU and those after it are stopped. */
+		if (stop_thread(vt[i], &jobs[i].stop, vm.vcpu[i].run))
+			bail("vCPU %d: its thread did not stop in 5 s after: %s (stuck in KVM_RUN?)",
+			     i, limit);
+	}
+	if (limit[0])
+		add_why(rp, "%s", limit);
+	for (i = 0; i < n; i++) {
 		rp->user_exits += jobs[i].exits;
 		rp->vcpu_ns += jobs[i].cpu_ns;
-		if (jobs[i].err) {
-			snprintf(rp->why, sizeof(rp->why), "vCPU %d: %s", i, jobs[i].why);
-			rp->failed = true;
-		}
-	}
-	if (rp->failed) {
-		/* Unblock readers of a failed run. */
-		for (i = 0; i < n; i++)
-			if (d->consumer == C_USER) {
-				uint64_t one = iters;
-
-				if (write(rp->efd[i], &one, sizeof(one)) < 0)
-					die("eventfd write: %s", strerror(errno));
-				pthread_join(rt[i], NULL);
-			}
-		goto out;
+		if (jobs[i].err)
+			add_why(rp, "vCPU %d: %s", i, jobs[i].why);
 	}
 	for (i = 0; i < n; i++) {
 		uint64_t got = 0;
 
-		*written += iters;
-		switch (d->consumer) {
-		case C_USER:
-			pthread_join(rt[i], NULL);
-			got = readers[i].got;
-			break;
-		case C_NONE:
-			/* Nonblocking: a count of 0 must not hang the run. */
-			if (fcntl(rp->efd[i], F_SETFL, O_NONBLOCK) ||
-			    read(rp->efd[i], &got, sizeof(got)) != sizeof(got))
-				got = 0;
-			break;
-		default:
-			if (wait_delivered(rp, i, iters, &got)) {
-				snprintf(rp->why, sizeof(rp->why), "DOORBELL_GET_STATS: %s",
-					 strerror(errno));
-				rp->failed = true;
+		*written += jobs[i].stopped ? jobs[i].rang : iters;
+		if (d->consumer == C_USER) {
+			if (rp->failed || join_watching(rt[i], rp, jobs, readers,
+							count_at_end, limit,
+							sizeof(limit))) {
+				if (stop_thread(rt[i], &readers[i].stop, NULL))
+					bail("the eventfd reader of vCPU %d did not stop in 5 s",
+					     i);
+				if (!rp->failed)
+					add_why(rp, "%s: the reader of vCPU %d read %" PRIu64 " of %u rings",
+						limit, i, readers[i].got, iters);
 			}
+			if (readers[i].err)
+				add_why(rp, "reader of vCPU %d: %s", i,
+					strerror(readers[i].err));
+			got = readers[i].got;
+		} else if (count_at_end) {
+			/* Nonblocking (set above): a count of 0 must not hang. */
+			if (read(rp->efd[i], &got, sizeof(got)) != sizeof(got))
+				got = 0;
+			got += rp->early[i];
+		} else if (!rp->failed) {
+			if (wait_delivered(rp, i, iters, &got))
+				add_why(rp, "DOORBELL_GET_STATS: %s", strerror(errno));
 		}
 		*delivered += got;
 	}
+	if (rp->failed)
+		goto out;
 	t1 = now() - t0;
 	rp->busy_ns = busy_ns() - busy0;
 	task_sched(worker_tid, &rp->worker_ns, &rp->worker_slices);
@@ -748,6 +1036,7 @@ static void run_row(struct result *r)
 	const struct rowdef *d = r->def;
 	char val[32], why[128];
 
+	current = r;
 	if (bench_vm_create(&vm, d->nvcpus, d->kind == K_HV, why, sizeof(why))) {
 		snprintf(r->why, sizeof(r->why), "VM: %s", why);
 		goto fail;
@@ -760,6 +1049,15 @@ static void run_row(struct result *r)
 	if (d->kind == K_XEN && bench_vm_enable_xen(&vm, why, sizeof(why))) {
 		snprintf(r->why, sizeof(r->why), "n/a: %s", why);
 		goto fail;
+	}
+	if (no_doorbell) {
+		if (d->flags & (F_POLL | F_WORKER_SAME | F_WORKER_OTHER)) {
+			snprintf(r->why, sizeof(r->why),
+				 "n/a: --no-doorbell (no doorbell worker)");
+			goto fail;
+		}
+		run_one(r);
+		goto out;
 	}
 	dfd = open(DEV, O_RDWR | O_CLOEXEC);
 	if (dfd < 0) {
@@ -892,54 +1190,159 @@ static const struct {
 
 #define NRATIOS (sizeof(ratios) / sizeof(ratios[0]))
 
-static void print_table(void)
-{
-	const struct result *base = find("qemu-mmio");
-	unsigned int i;
+/*
+ * The output is written as the run goes, each part flushed: the header
+ * first, then each row as soon as it is done (its last run, or the run
+ * that failed it), then the ratios; so a run that is killed shows how far
+ * it got.  With --json the same parts make one JSON object.
+ */
+static bool json;
+static unsigned int json_rows;		/* rows written so far */
+static bool progress_tty;		/* a progress line on stderr's tty */
+static bool progress_open;		/* a progress line waits for its \n */
 
+/* End the progress line on stderr before anything else is written. */
+static void progress_end(void)
+{
+	if (progress_tty)
+		fprintf(stderr, "\r%-60s\r", "");
+	else if (progress_open)
+		fputc('\n', stderr);
+	progress_open = false;
+	fflush(stderr);
+}
+
+static void out_header(void)
+{
+	if (json) {
+		printf("{\"tool\":\"doorbell-bench\",\"kernel\":");
+		json_str(stdout, kernel);
+		printf(",\"cpu\":");
+		json_str(stdout, cpu_model);
+		printf(",\"accel\":");
+		json_str(stdout, accel);
+		printf(",\"hypervisor_signature\":");
+		json_str(stdout, hv_sig);
+		printf(",\"iterations\":%u,\"reps\":%u,\"poll_us\":", iters, reps);
+		json_str(stdout, poll_default);
+		printf(",\"poll_rows_poll_us\":%u,\"stall_limit_s\":%.0f,\"run_time_limit_s\":%.0f,\"doorbell\":%s,\"rows\":[",
+		       bench_poll_us, stall_limit, time_limit,
+		       no_doorbell ? "false" : "true");
+		fflush(stdout);
+		return;
+	}
 	printf("doorbell-bench: %u rings per vCPU per run, median of %u runs\n",
 	       iters, reps);
 	printf("kernel %s, CPU %s, accelerator: %s\n", kernel, cpu_model, accel);
-	printf("doorbell_core poll_us: %s (the -poll rows: %u)\n\n",
-	       poll_default[0] ? poll_default : "?", bench_poll_us);
-	printf("%-25s %7s %7s %5s %7s %9s %9s %8s %8s %9s %8s  %s\n", "row",
+	printf("doorbell_core poll_us: %s (the -poll rows: %u); a run fails after %.0f s without a ring or %.0f s in all\n",
+	       poll_default[0] ? poll_default : "?", bench_poll_us, stall_limit,
+	       time_limit);
+	if (no_doorbell)
+		printf("--no-doorbell: no /dev/doorbell; each bell is a plain eventfd (rung by write(2) after an exit to userspace) counted at the end\n");
+	printf("\n%-25s %7s %7s %5s %7s %9s %9s %8s %8s %9s %8s  %s\n", "row",
 	       "ops/s", "us/op", "ratio", "written", "delivered", "runs/ring",
 	       "sw/ring", "cpu/ring", "vcpu/ring", "wkr/ring", "status");
-	for (i = 0; i < NROWS; i++) {
-		const struct result *r = &results[i];
+	fflush(stdout);
+}
 
-		if (!r->run)
-			continue;
-		char runs[16] = "-", sw[16] = "-", cpu[16] = "-", vcpu[16] = "-";
-		char wkr[16] = "-", rat[16] = "-";
+static void out_row_table(const struct result *r, const struct result *base)
+{
+	char runs[16] = "-", sw[16] = "-", cpu[16] = "-", vcpu[16] = "-";
+	char wkr[16] = "-", rat[16] = "-";
 
-		if (!r->ok && !r->reps) {
-			printf("%-25s %7s %7s %5s %7" PRIu64 " %9" PRIu64 " %9s %8s %8s %9s %8s  %s\n",
-			       r->def->name, "-", "-", "-", r->written,
-			       r->delivered, "-", "-", "-", "-", "-",
-			       r->why[0] ? r->why : "failed");
-			continue;
+	if (!r->ok && !r->reps) {
+		printf("%-25s %7s %7s %5s %7" PRIu64 " %9" PRIu64 " %9s %8s %8s %9s %8s  %s\n",
+		       r->def->name, "-", "-", "-", r->written,
+		       r->delivered, "-", "-", "-", "-", "-",
+		       r->why[0] ? r->why : "failed");
+		return;
+	}
+	if (r->def->consumer == C_WORKER && r->delivered && !no_doorbell) {
+		snprintf(runs, sizeof(runs), "%.3f",
+			 (double)r->worker_runs / r->delivered);
+		if (r->worker_ns) {
+			snprintf(wkr, sizeof(wkr), "%.2f",
+				 r->worker_ns / 1e3 / r->delivered);
+			snprintf(sw, sizeof(sw), "%.3f",
+				 (double)r->worker_slices / r->delivered);
 		}
-		if (r->def->consumer == C_WORKER && r->delivered) {
-			snprintf(runs, sizeof(runs), "%.3f",
-				 (double)r->worker_runs / r->delivered);
-			if (r->worker_ns) {
-				snprintf(wkr, sizeof(wkr), "%.2f",
-					 r->worker_ns / 1e3 / r->delivered);
-				snprintf(sw, sizeof(sw), "%.3f",
-					 (double)r->worker_slices / r->delivered);
-			}
+	}
+	if (r->busy_ns && r->delivered)
+		snprintf(cpu, sizeof(cpu), "%.2f", r->busy_ns / 1e3 / r->delivered);
+	if (r->delivered)
+		snprintf(vcpu, sizeof(vcpu), "%.2f", r->vcpu_ns / 1e3 / r->delivered);
+	if (base)
+		snprintf(rat, sizeof(rat), "%.2f", r->ops_s / base->ops_s);
+	printf("%-25s %7.0f %7.2f %5s %7" PRIu64 " %9" PRIu64 " %9s %8s %8s %9s %8s  %s\n",
+	       r->def->name, r->ops_s, r->us_op, rat, r->written,
+	       r->delivered, runs, sw, cpu, vcpu, wkr,
+	       r->ok ? "ok" : r->why);
+}
+
+static void out_row_json(const struct result *r, const struct result *base)
+{
+	const char *status = r->ok ? "ok" :
+		!strncmp(r->why, "n/a", 3) ? "n/a" : "fail";
+
+	printf("%s{\"row\":\"%s\",\"what\":", json_rows ? "," : "", r->def->name);
+	json_str(stdout, r->def->what);
+	printf(",\"vcpus\":%d,\"status\":\"%s\",\"reason\":", r->def->nvcpus,
+	       status);
+	json_str(stdout, r->why);
+	printf(",\"written\":%" PRIu64 ",\"delivered\":%" PRIu64
+	       ",\"exits_to_userspace\":%" PRIu64 ",\"wakeups\":%" PRIu64
+	       ",\"worker_runs\":%" PRIu64 ",\"cpu_ns\":%" PRIu64
+	       ",\"vcpu_cpu_ns\":%" PRIu64 ",\"worker_cpu_ns\":%" PRIu64
+	       ",\"worker_timeslices\":%" PRIu64 ",\"runs\":%d",
+	       r->written, r->delivered, r->user_exits, r->wakeups,
+	       r->worker_runs, r->busy_ns, r->vcpu_ns, r->worker_ns,
+	       r->worker_slices, r->reps);
+	if (r->reps)
+		printf(",\"ops_per_s\":%.1f,\"us_per_op\":%.4f", r->ops_s, r->us_op);
+	if (r->reps && base)
+		printf(",\"ratio_qemu_mmio\":%.4f", r->ops_s / base->ops_s);
+	putchar('}');
+}
+
+/* Row @r is done: its median, its line (or JSON object), flushed. */
+static void out_row(struct result *r)
+{
+	const struct result *base = find("qemu-mmio");
+
+	row_median(r);
+	if (base && base->ops_s <= 0)
+		base = NULL;	/* its last run is still to come */
+	progress_end();
+	if (json) {
+		out_row_json(r, base);
+		json_rows++;
+		if (!r->ok && strncmp(r->why, "n/a", 3))
+			fprintf(stderr, "doorbell-bench: %s failed: %s\n",
+				r->def->name, r->why);
+	} else {
+		out_row_table(r, base);
+	}
+	fflush(stdout);
+	fflush(stderr);
+}
+
+static void out_footer(void)
+{
+	unsigned int i, n = 0;
+
+	progress_end();
+	if (json) {
+		printf("],\"ratios\":{");
+		for (i = 0; i < NRATIOS; i++) {
+			double v = ratio(ratios[i].num, ratios[i].den);
+
+			if (v > 0)
+				printf("%s\"%s\":%.4f", n++ ? "," : "",
+				       ratios[i].key, v);
 		}
-		if (r->busy_ns && r->delivered)
-			snprintf(cpu, sizeof(cpu), "%.2f", r->busy_ns / 1e3 / r->delivered);
-		if (r->delivered)
-			snprintf(vcpu, sizeof(vcpu), "%.2f", r->vcpu_ns / 1e3 / r->delivered);
-		if (base)
-			snprintf(rat, sizeof(rat), "%.2f", r->ops_s / base->ops_s);
-		printf("%-25s %7.0f %7.2f %5s %7" PRIu64 " %9" PRIu64 " %9s %8s %8s %9s %8s  %s\n",
-		       r->def->name, r->ops_s, r->us_op, rat, r->written,
-		       r->delivered, runs, sw, cpu, vcpu, wkr,
-		       r->ok ? "ok" : r->why);
+		printf("}}\n");
+		fflush(stdout);
+		return;
 	}
 	printf("\nratio = ops/s over qemu-mmio's; us/op is per vCPU; runs/ring = runs of\n"
 	       "the bell's work per ring; sw/ring = times the worker thread got a CPU\n"
@@ -952,59 +1355,28 @@ static void print_table(void)
 		if (v > 0)
 			printf("  %-70s %6.2f\n", ratios[i].what, v);
 	}
+	fflush(stdout);
 }
 
-static void print_json(FILE *f)
+/*
+ * A thread of the row running would not stop: the VM cannot be taken
+ * down under it.  The row fails with @fmt, the output is ended, and so is
+ * the program (exit status 1).
+ */
+static void bail(const char *fmt, ...)
 {
-	const struct result *base = find("qemu-mmio");
-	unsigned int i, n = 0;
+	va_list ap;
 
-	fprintf(f, "{\"tool\":\"doorbell-bench\",\"kernel\":");
-	json_str(f, kernel);
-	fprintf(f, ",\"cpu\":");
-	json_str(f, cpu_model);
-	fprintf(f, ",\"accel\":");
-	json_str(f, accel);
-	fprintf(f, ",\"hypervisor_signature\":");
-	json_str(f, hv_sig);
-	fprintf(f, ",\"iterations\":%u,\"reps\":%u,\"poll_us\":", iters, reps);
-	json_str(f, poll_default);
-	fprintf(f, ",\"poll_rows_poll_us\":%u,\"rows\":[", bench_poll_us);
-	for (i = 0; i < NROWS; i++) {
-		const struct result *r = &results[i];
-		const char *status = r->ok ? "ok" :
-			!strncmp(r->why, "n/a", 3) ? "n/a" : "fail";
-
-		if (!r->run)
-			continue;
-		fprintf(f, "%s{\"row\":\"%s\",\"what\":", n++ ? "," : "", r->def->name);
-		json_str(f, r->def->what);
-		fprintf(f, ",\"vcpus\":%d,\"status\":\"%s\",\"reason\":",
-			r->def->nvcpus, status);
-		json_str(f, r->why);
-		fprintf(f, ",\"written\":%" PRIu64 ",\"delivered\":%" PRIu64
-			",\"exits_to_userspace\":%" PRIu64 ",\"wakeups\":%" PRIu64
-			",\"worker_runs\":%" PRIu64 ",\"cpu_ns\":%" PRIu64
-			",\"vcpu_cpu_ns\":%" PRIu64 ",\"worker_cpu_ns\":%" PRIu64
-			",\"worker_timeslices\":%" PRIu64,
-			r->written, r->delivered, r->user_exits, r->wakeups,
-			r->worker_runs, r->busy_ns, r->vcpu_ns, r->worker_ns,
-			r->worker_slices);
-		if (r->reps)
-			fprintf(f, ",\"ops_per_s\":%.1f,\"us_per_op\":%.4f",
-				r->ops_s, r->us_op);
-		if (r->reps && base)
-			fprintf(f, ",\"ratio_qemu_mmio\":%.4f", r->ops_s / base->ops_s);
-		fputc('}', f);
-	}
-	fprintf(f, "],\"ratios\":{");
-	for (i = 0, n = 0; i < NRATIOS; i++) {
-		double v = ratio(ratios[i].num, ratios[i].den);
-
-		if (v > 0)
-			fprintf(f, "%s\"%s\":%.4f", n++ ? "," : "", ratios[i].key, v);
-	}
-	fprintf(f, "}}\n");
+	va_start(ap, fmt);
+	vsnprintf(current->why, sizeof(current->why), fmt, ap);
+	va_end(ap);
+	current->ok = false;
+	out_row(current);
+	out_footer();
+	fprintf(stderr, "doorbell-bench: %s: %s; giving up\n", current->def->name,
+		current->why);
+	fflush(NULL);
+	_exit(1);
 }
 
 /* Text from the machine (CPU model, signature) as SVG character data. */
@@ -1076,17 +1448,29 @@ static void usage(int status)
 	unsigned int i;
 
 	fprintf(status ? stderr : stdout,
-		"usage: doorbell-bench [-n N] [-R REPS] [-r ROW[,ROW...]] [--json] [--svg FILE]\n"
+		"usage: doorbell-bench [-n N] [-R REPS] [-r ROW[,ROW...]] [-t SEC] [-T SEC]\n"
+		"                      [--no-doorbell] [--json] [--svg FILE]\n"
 		"  -n N        rings per vCPU per run (default %u)\n"
 		"  -R REPS     runs per row, the median is reported (default %u, max %d)\n"
 		"  -r ROWS     only these rows (comma-separated names, or prefix*)\n"
 		"  -P US       doorbell_core poll_us for the -poll rows (default %u)\n"
+		"  -t SEC      stall limit: a run of a row whose rings stop coming for\n"
+		"              SEC s (default %.0f) fails its row, with where its vCPUs\n"
+		"              were, and the next row runs\n"
+		"  -T SEC      time limit of one run of a row (default %.0f s + %.0f ms\n"
+		"              per ring), the same way\n"
+		"  --no-doorbell  no /dev/doorbell: each bell is a plain eventfd (rung by\n"
+		"              write(2) after an exit to userspace) counted at the end;\n"
+		"              the same guest exits without the doorbell modules\n"
 		"  --json      print JSON instead of the table\n"
 		"  --svg FILE  write a bar chart of ops/s per row\n"
 		"  -l          list the rows\n"
-		"Needs /dev/kvm and /dev/doorbell (doorbell.ko).  Exit status 1 if a\n"
-		"row failed (e.g. rings written != delivered), 2 on setup errors.\n",
-		iters, reps, MAX_REPS, bench_poll_us);
+		"Each row is printed as soon as it is done.  Needs /dev/kvm and\n"
+		"/dev/doorbell (doorbell.ko) unless --no-doorbell.  Exit status 1 if a\n"
+		"row failed (rings written != delivered, time limit, guest fault), 2 on\n"
+		"setup errors.\n",
+		iters, reps, MAX_REPS, bench_poll_us, stall_limit, LIMIT_BASE_S,
+		LIMIT_PER_RING_S * 1e3);
 	if (!status)
 		for (i = 0; i < NROWS; i++)
 			printf("  %-25s %s\n", rowdefs[i].name, rowdefs[i].what);
@@ -1132,21 +1516,35 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "svg", required_argument, NULL, 's' },
+		{ "no-doorbell", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
+	struct sigaction sa = { .sa_handler = on_kick };	/* no SA_RESTART */
 	const char *filter = NULL, *svg = NULL;
-	bool json = false, failed = false, progress;
+	bool failed = false;
 	int c, kvm, holder;
 	unsigned int i, k;
 	cpu_set_t cpus;
+	char *end;
 
-	while ((c = getopt_long(argc, argv, "n:R:r:P:lh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:R:r:P:t:T:lh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': iters = strtoul(optarg, NULL, 0); break;
 		case 'R': reps = strtoul(optarg, NULL, 0); break;
 		case 'r': filter = optarg; break;
 		case 'P': bench_poll_us = strtoul(optarg, NULL, 0); break;
+		case 't':
+			stall_limit = strtod(optarg, &end);
+			if (*end || !(stall_limit >= 1 && stall_limit <= 86400))
+				usage(2);
+			break;
+		case 'T':
+			time_limit = strtod(optarg, &end);
+			if (*end || !(time_limit >= 1 && time_limit <= 86400))
+				usage(2);
+			break;
+		case 'D': no_doorbell = true; break;
 		case 'j': json = true; break;
 		case 's': svg = optarg; break;
 		case 'l':
@@ -1158,14 +1556,21 @@ int main(int argc, char **argv)
 		usage(2);
 	if (filter && unknown_rows(filter))
 		usage(2);
+	if (!time_limit)
+		time_limit = LIMIT_BASE_S + LIMIT_PER_RING_S * iters;
+	if (sigaction(SIGUSR1, &sa, NULL))
+		die("sigaction: %s", strerror(errno));
 	machine();
 	read_poll_default();
-	progress = isatty(STDERR_FILENO) && !json;
+	progress_tty = isatty(STDERR_FILENO) && !json;
 	/* Fail early and plainly when the devices are not there. */
-	c = open(DEV, O_RDWR | O_CLOEXEC);
-	if (c < 0)
-		die("%s: %s (load doorbell.ko)", DEV, strerror(errno));
-	close(c);
+	if (!no_doorbell) {
+		c = open(DEV, O_RDWR | O_CLOEXEC);
+		if (c < 0)
+			die("%s: %s (load doorbell.ko, or --no-doorbell)", DEV,
+			    strerror(errno));
+		close(c);
+	}
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0)
 		die("/dev/kvm: %s", strerror(errno));
@@ -1199,31 +1604,40 @@ int main(int argc, char **argv)
 	 * machine then spreads over the rows instead of hitting all the runs
 	 * of one, and the medians' ratios stay put.
 	 */
+	/*
+	 * A row is written when it is done: when it fails (or is n/a), else
+	 * after its run in the last round.  Before the last round, stderr
+	 * gets a line per round naming each row as it starts (on a tty: one
+	 * line that changes), so a run that hangs shows where.
+	 */
+	out_header();
 	for (k = 0; k < reps; k++) {
 		for (i = 0; i < NROWS; i++) {
 			if (!results[i].ok)
 				continue;
-			if (progress) {
+			if (progress_tty) {
 				fprintf(stderr, "\r%u/%u %-50s", k + 1, reps,
 					rowdefs[i].name);
-				fflush(stderr);
+			} else if (k + 1 < reps) {
+				if (!progress_open)
+					fprintf(stderr, "doorbell-bench: round %u/%u:",
+						k + 1, reps);
+				fprintf(stderr, " %s", rowdefs[i].name);
+				progress_open = true;
 			}
+			fflush(stderr);
 			run_row(&results[i]);
+			if (!results[i].ok || k + 1 == reps)
+				out_row(&results[i]);
 		}
+		progress_end();
 	}
-	for (i = 0; i < NROWS; i++) {
-		row_median(&results[i]);
+	for (i = 0; i < NROWS; i++)
 		if (results[i].run && !results[i].ok && strncmp(results[i].why, "n/a", 3))
 			failed = true;
-	}
-	if (progress)
-		fprintf(stderr, "\r%-60s\r", "");
 	close(holder);
 	close(kvm);
-	if (json)
-		print_json(stdout);
-	else
-		print_table();
+	out_footer();
 	if (svg) {
 		FILE *f = fopen(svg, "w");
 

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * doorbell-bench: the VM.  Long mode set up from the host (no firmware, no
- * boot code): identity-mapped first GiB with 2 MiB pages, flat 64-bit code
- * and data segments, one guest loop per doorbell kind.
+ * boot code): identity-mapped first GiB with 2 MiB pages, a GDT with flat
+ * 64-bit code and data segments and a TSS, an IDT whose every vector leads
+ * to a stub that reports it on GUEST_TRAP_PORT (so an exception or an
+ * interrupt that reaches the guest is named, with where it hit, instead of
+ * ending in a triple fault), a stack per vCPU, one guest loop per doorbell
+ * kind.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,11 +58,12 @@ static const struct {
 	const uint8_t *code;
 	size_t len;
 	size_t vmmcall;		/* offset of the vmmcall's last byte, or 0 */
+	size_t dec;		/* offset of the dec after the ring */
 } loops[NR_LOOPS] = {
-	[LOOP_PIO] = { loop_pio, sizeof(loop_pio), 0 },
-	[LOOP_MMIO] = { loop_mmio, sizeof(loop_mmio), 0 },
-	[LOOP_HV] = { loop_hv, sizeof(loop_hv), 8 },
-	[LOOP_XEN] = { loop_xen, sizeof(loop_xen), 11 },
+	[LOOP_PIO] = { loop_pio, sizeof(loop_pio), 0, 1 },
+	[LOOP_MMIO] = { loop_mmio, sizeof(loop_mmio), 0, 2 },
+	[LOOP_HV] = { loop_hv, sizeof(loop_hv), 8, 9 },
+	[LOOP_XEN] = { loop_xen, sizeof(loop_xen), 11, 12 },
 };
 
 #define LOOP_SLOT	0x100	/* bytes per loop in guest memory */
@@ -93,6 +98,41 @@ static void page_tables(uint8_t *mem)
 		pd[i] = ((uint64_t)i << 21) | 0x83;	/* 2 MiB page */
 }
 
+#define SEL_CODE	8
+#define SEL_DATA	16
+#define SEL_TSS		24
+#define TSS_LIMIT	0x67
+
+/* GDT: null, 64-bit code, data, and the 64-bit TSS (busy), 2 slots. */
+static void descriptor_tables(uint8_t *mem)
+{
+	uint64_t *gdt = (uint64_t *)(mem + GUEST_GDT);
+	uint64_t *idt = (uint64_t *)(mem + GUEST_IDT);
+	int v;
+
+	gdt[SEL_CODE / 8] = 0x00af9b000000ffffULL;	/* P S code RA, L G */
+	gdt[SEL_DATA / 8] = 0x00cf93000000ffffULL;	/* P S data WA, DB G */
+	gdt[SEL_TSS / 8] = TSS_LIMIT | (uint64_t)GUEST_TSS << 16 |
+			   0x8bULL << 40;		/* P, 64-bit TSS busy */
+	gdt[SEL_TSS / 8 + 1] = 0;
+	for (v = 0; v < 256; v++) {
+		uint64_t off = GUEST_TRAPS + v * TRAP_STUB;
+		uint8_t *stub = mem + off;
+
+		/* P, DPL 0, 64-bit interrupt gate (IF cleared), IST 0 */
+		idt[2 * v] = (off & 0xffff) | SEL_CODE << 16 | 0x8eULL << 40 |
+			     (off >> 16 & 0xffff) << 48;
+		idt[2 * v + 1] = off >> 32;
+		/* mov $v,%al; out %al,$GUEST_TRAP_PORT; 1: jmp 1b */
+		stub[0] = 0xb0;
+		stub[1] = v;
+		stub[2] = 0xe6;
+		stub[3] = GUEST_TRAP_PORT;
+		stub[4] = 0xeb;
+		stub[5] = 0xfe;
+	}
+}
+
 static void load_loops(struct bench_vm *vm)
 {
 	uint8_t *mem = vm->mem;
@@ -110,16 +150,16 @@ static void load_loops(struct bench_vm *vm)
 static int long_mode(int fd)
 {
 	struct kvm_segment code = {
-		.base = 0, .limit = 0xffffffff, .selector = 8, .type = 11,
+		.base = 0, .limit = 0xffffffff, .selector = SEL_CODE, .type = 11,
 		.present = 1, .s = 1, .l = 1, .g = 1,
 	};
 	struct kvm_segment data = {
-		.base = 0, .limit = 0xffffffff, .selector = 16, .type = 3,
+		.base = 0, .limit = 0xffffffff, .selector = SEL_DATA, .type = 3,
 		.present = 1, .s = 1, .db = 1, .g = 1,
 	};
 	struct kvm_segment tr = {
-		.base = 0, .limit = 0x67, .selector = 24, .type = 11,
-		.present = 1,
+		.base = GUEST_TSS, .limit = TSS_LIMIT, .selector = SEL_TSS,
+		.type = 11, .present = 1,
 	};
 	struct kvm_sregs s;
 
@@ -128,6 +168,10 @@ static int long_mode(int fd)
 	s.cs = code;
 	s.ds = s.es = s.fs = s.gs = s.ss = data;
 	s.tr = tr;
+	s.gdt.base = GUEST_GDT;
+	s.gdt.limit = (SEL_TSS + 16) - 1;
+	s.idt.base = GUEST_IDT;
+	s.idt.limit = 256 * 16 - 1;
 	s.cr3 = GUEST_PML4;
 	s.cr4 = 0x20;			/* PAE */
 	s.cr0 = 0x80050033;		/* PG WP NE ET MP PE */
@@ -233,6 +277,7 @@ int bench_vm_create(struct bench_vm *vm, int nvcpus, bool hyperv, char *why,
 		return -1;
 	}
 	page_tables(vm->mem);
+	descriptor_tables(vm->mem);
 	load_loops(vm);
 	region.memory_size = GUEST_MEM_SIZE;
 	region.userspace_addr = (uintptr_t)vm->mem;
@@ -306,6 +351,7 @@ int bench_vcpu_prepare(struct bench_vm *vm, int i, enum guest_loop loop,
 
 	r.rip = GUEST_CODE + loop * LOOP_SLOT;
 	r.rflags = 2;
+	r.rsp = GUEST_STACK + (i + 1) * 0x1000;
 	switch (loop) {
 	case LOOP_PIO:
 		r.rdx = arg;
@@ -363,4 +409,60 @@ int bench_vm_enable_xen(struct bench_vm *vm, char *why, size_t len)
 	}
 	vm->xen = true;
 	return 0;
+}
+
+uint64_t bench_rings_left(enum guest_loop loop, const struct kvm_regs *r)
+{
+	uint64_t left = loop == LOOP_PIO || loop == LOOP_MMIO ?
+			(uint32_t)r->rcx : (uint32_t)r->r10;
+
+	/* Between the ring and the dec of the count: one ring less to go. */
+	if (r->rip == GUEST_CODE + loop * LOOP_SLOT + loops[loop].dec && left)
+		left--;
+	return left;
+}
+
+void bench_vcpu_trap(struct bench_vm *vm, int i, unsigned int vector,
+		     char *why, size_t len)
+{
+	static const char *const names[32] = {
+		"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF",
+		"?", "#TS", "#NP", "#SS", "#GP", "#PF", "?", "#MF", "#AC", "#MC",
+		"#XM", "#VE", "#CP", "?", "?", "?", "?", "?", "?", "#HV", "#VC",
+		"#SX", "?",
+	};
+	/* the exceptions that push an error code */
+	const uint32_t errcode = 1u << 8 | 1u << 10 | 1u << 11 | 1u << 12 |
+				 1u << 13 | 1u << 14 | 1u << 17 | 1u << 21 |
+				 1u << 29 | 1u << 30;
+	bool has_err = vector < 32 && errcode & 1u << vector;
+	const uint64_t *frame;
+	struct kvm_sregs s;
+	struct kvm_regs r;
+	uint64_t sp;
+
+	if (ioctl(vm->vcpu[i].fd, KVM_GET_REGS, &r) ||
+	    ioctl(vm->vcpu[i].fd, KVM_GET_SREGS, &s)) {
+		snprintf(why, len, "guest took vector %u (%s); registers: %s",
+			 vector, vector < 32 ? names[vector] : "interrupt",
+			 strerror(errno));
+		return;
+	}
+	sp = r.rsp;
+	if (sp < GUEST_STACK ||
+	    sp + (5 + has_err) * 8 > GUEST_STACK + BENCH_MAX_VCPUS * 0x1000) {
+		snprintf(why, len, "guest took vector %u (%s), its stack pointer %#llx is off its stack",
+			 vector, vector < 32 ? names[vector] : "interrupt",
+			 (unsigned long long)r.rsp);
+		return;
+	}
+	frame = (const uint64_t *)((uint8_t *)vm->mem + sp);
+	snprintf(why, len,
+		 "guest took vector %u (%s) at rip %#llx (rflags %#llx, error code %#llx), cr2 %#llx, rcx %llu, r10 %llu",
+		 vector, vector < 32 ? names[vector] : "interrupt",
+		 (unsigned long long)frame[has_err],
+		 (unsigned long long)frame[has_err + 2],
+		 has_err ? (unsigned long long)frame[0] : 0ULL,
+		 (unsigned long long)s.cr2, (unsigned long long)r.rcx,
+		 (unsigned long long)r.r10);
 }

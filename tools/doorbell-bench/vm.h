@@ -16,16 +16,25 @@
 
 #define BENCH_MAX_VCPUS	2
 
-/* Guest-physical layout */
+/* Guest-physical layout: every area its own page (or pages) */
 #define GUEST_MEM_SIZE	0x200000UL	/* 2 MiB of RAM at 0 */
 #define GUEST_PML4	0x1000
 #define GUEST_PDPT	0x2000
 #define GUEST_PD	0x3000
+#define GUEST_GDT	0x4000		/* null, code, data, the TSS's 2 slots */
+#define GUEST_TSS	0x4800
 #define GUEST_XEN_SEND	0x5000		/* struct evtchn_send, one per vCPU */
+#define GUEST_IDT	0x6000		/* 256 gates */
+#define GUEST_TRAPS	0x7000		/* 256 stubs of TRAP_STUB bytes */
+#define TRAP_STUB	16
 #define GUEST_CODE	0x10000
+#define GUEST_STACK	0x20000		/* vCPU i's stack: its page, from
+					 * GUEST_STACK + (i + 1) * 0x1000 down
+					 */
 #define GUEST_MMIO	0x10000000UL	/* not RAM: every access exits */
 #define GUEST_PORT	0x1000
 #define GUEST_DONE_PORT	0xf4		/* the guest writes here when done */
+#define GUEST_TRAP_PORT	0xf5		/* a trap stub writes its vector here */
 
 enum guest_loop { LOOP_PIO, LOOP_MMIO, LOOP_HV, LOOP_XEN, NR_LOOPS };
 
@@ -59,6 +68,17 @@ void bench_vm_destroy(struct bench_vm *vm);
  */
 int bench_vcpu_prepare(struct bench_vm *vm, int i, enum guest_loop loop,
 		       uint64_t arg, uint32_t val, uint32_t n);
+
+/* The rings @loop has left to do, from its counter and rip in @r. */
+uint64_t bench_rings_left(enum guest_loop loop, const struct kvm_regs *r);
+
+/*
+ * vCPU @i wrote @vector to GUEST_TRAP_PORT: say in @why which exception or
+ * interrupt the guest took, where (from the frame on its stack) and its
+ * registers.  Call from the vCPU's thread, after that exit.
+ */
+void bench_vcpu_trap(struct bench_vm *vm, int i, unsigned int vector,
+		     char *why, size_t len);
 
 /* Turn on Xen hypercall interception (EVTCHNOP_send to eventfds): from
  * then on the VM's hypercalls are Xen's.
