@@ -23,6 +23,7 @@
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/net.h>
+#include <linux/nospec.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/socket.h>
@@ -502,7 +503,7 @@ static long dbnet_set_backend(struct dbnet *n, struct vhost_vring_file __user *a
 		ret = -ENOBUFS;
 		goto out;
 	}
-	q = &n->q[f.index];
+	q = &n->q[array_index_nospec(f.index, DBNET_NVQS)];
 
 	if (f.fd == -1) {
 		old = dbnet_detach(n, q);

@@ -100,7 +100,8 @@ static int doorbell_vq_translate(struct doorbell_vq *vq, u64 gpa, u64 len,
 	unsigned int used = 0;
 	u64 end;
 
-	if (check_add_overflow(gpa, len, &end))
+	/* The last byte must be addressable; it may be the last of all. */
+	if (len && check_add_overflow(gpa, len - 1, &end))
 		return -EFAULT;
 	while (len) {
 		const struct doorbell_mem_region *r = doorbell_vq_region(vq, gpa);
@@ -274,7 +275,8 @@ static const char *doorbell_vq_add_buf(struct doorbell_vq *vq,
 
 	if (!write && *in)
 		return "readable descriptor after a writable one";
-	if (check_add_overflow(addr, len, &end))
+	/* The last byte must be addressable; it may be the last of all. */
+	if (len && check_add_overflow(addr, len - 1, &end))
 		return "buffer outside guest memory";
 	while (len) {
 		r = doorbell_vq_region(vq, addr);

@@ -513,6 +513,34 @@ static void test_call_is_kick(void)
 	restart(backing);
 }
 
+/*
+ * A buffer in a region that ends at the last guest physical address
+ * (2^64 - 1): addressable, so the request is served.
+ */
+static void test_top_of_space(void)
+{
+	const uint64_t top = 0xfffffffffffff000ULL;
+	struct vhost_memory_region r[3] = {
+		{ .guest_phys_addr = GPA0, .memory_size = MEMSZ / 2,
+		  .userspace_addr = (uintptr_t)mem },
+		{ .guest_phys_addr = GPA0 + MEMSZ / 2, .memory_size = MEMSZ / 2,
+		  .userspace_addr = (uintptr_t)mem + MEMSZ / 2 },
+		/* the last page of guest memory, seen a second time up there */
+		{ .guest_phys_addr = top, .memory_size = 4096,
+		  .userspace_addr = (uintptr_t)mem + MEMSZ - 4096 },
+	};
+	uint8_t st;
+
+	restart(backing);
+	result(!set_mem(3, r, 0), "memory table with a region ending at 2^64 - 1");
+	fill(mem + MEMSZ - 4096, 4096, 9);
+	st = do_req(0, VIRTIO_BLK_T_OUT, 64, top, 4096, 1, NULL);
+	result(st == VIRTIO_BLK_S_OK && file_equals(64 * SECTOR, mem + MEMSZ - 4096, 4096),
+	       "write from a buffer ending at guest address 2^64 - 1: OK, data on disk");
+	default_mem();
+	restart(backing);
+}
+
 static uint64_t rng;
 
 static uint64_t rnd(void)
@@ -1339,6 +1367,7 @@ int main(int argc, char **argv)
 		test_hostile();
 		test_shared_kick();
 		test_call_is_kick();
+		test_top_of_space();
 		if (fuzz)
 			test_fuzz(fuzz);
 	}
