@@ -61,52 +61,34 @@ boot() {
 	catpid=$!
 }
 
-# boot_up NAME DEV: boot and wait for "ready 1".  A guest whose userspace
-# never starts (no ready line on its console) is booted again, at most
-# twice, and the TAP output says so: under TCG the nested guest now and then
-# hangs early in its boot, before any virtio device is used (see
-# tests/vmm/lib.sh; here, stop 17: vhost-net's first boot on rt, silent
-# after its kernel's first MSR write).  A guest that is up but does not
-# answer ping is not booted again.  Returns ready's status.
+# console_tail: the console's last lines, as TAP comments.
+console_tail() {
+	tail -n 15 "$W/console.$boots" 2>/dev/null | tr -d '\r' | sed 's/^/# console: /'
+}
+
+# boot_up NAME DEV: boot and wait for "ready 1" (the guest's userspace is up
+# and answers ping); on failure the console's last lines go to the TAP
+# output.  Returns ready's status.
 boot_up() {
-	local name=$1 dev=$2 try rc
-	for try in 1 2 3; do
-		boot "$dev"
-		ready 1
-		rc=$?
-		[ $rc = 0 ] && return 0
-		grep -q DOORBELL-GUEST-READY "$W/console.$boots" 2>/dev/null && return $rc
-		[ $try = 3 ] && return $rc
-		echo "# $name: boot $try: the nested guest's userspace did not start ($(tail -n1 "$W/console.$boots" 2>/dev/null | tr -d '\r' | cut -c1-100)); booting again"
-		stop_qemu
-	done
+	local rc
+	boot "$2"
+	ready 1
+	rc=$?
+	[ $rc = 0 ] || console_tail
+	return $rc
 }
 
 # reboot_up NAME: reboot the guest from its shell (reboot -f) and wait for
-# its next ready line.  A new boot whose userspace never starts (no new
-# ready line, no fault report on the console, QEMU still running) is reset
-# from the monitor (system_reset), at most twice, and the TAP output says
-# so: boot_up's early-boot hang can come on a reboot too.  On failure the
-# console's last lines go to the TAP output (stop 17's CI failed vhost-net's
-# reboot on 6.12 without them, so its cause is not known).
+# its next ready line; on failure the console's last lines go to the TAP
+# output.
 reboot_up() {
-	local name=$1 want try rc p c
+	local want rc p
 	want=$(( $(grep -c DOORBELL-GUEST-READY "$W/console.$boots") + 1 ))
 	gsh "reboot -f" >/dev/null 2>&1 &
 	p=$!
-	for try in 1 2 3; do
-		ready "$want"
-		rc=$?
-		[ $rc = 0 ] && break
-		c=$(grep -c DOORBELL-GUEST-READY "$W/console.$boots")
-		if [ "$c" -ge "$want" ] || guest_faulted "$W/console.$boots" ||
-		   ! kill -0 "$qpid" 2>/dev/null || [ $try = 3 ]; then
-			tail -n 15 "$W/console.$boots" | tr -d '\r' | sed 's/^/# console: /'
-			break
-		fi
-		echo "# $name: reboot $try: the nested guest's userspace did not start again ($(tail -n1 "$W/console.$boots" | tr -d '\r' | cut -c1-100)); system_reset"
-		monitor system_reset
-	done
+	ready "$want"
+	rc=$?
+	[ $rc = 0 ] || console_tail
 	kill $p 2>/dev/null
 	return $rc
 }

@@ -36,54 +36,10 @@ vmm_setup() {
 # doorbell.test=TEST; its console in $W/NAME.out, the "DBVM key value"
 # lines in $W/NAME.dbvm, the most kicks doorbell's debugfs counters showed
 # while it ran in $W/NAME.kicks (they go with the device); returns the
-# VMM's exit status.
-#
-# A guest whose userspace does not start (no "DBVM up" line: it died, or
-# hung for BOOT_WAIT seconds) is booted again, at most twice, and the TAP
-# output says so.  Under TCG, QEMU 7.2's emulated SVM now and then breaks a
-# nested guest early in its boot, before any virtio device is used: a #GP
-# on the IRET of sync_core in text_poke_early with reserved RFLAGS bits
-# set (6.12), a triple fault at 2.5 s (6.1), a hang after 4 s (6.1): 3
-# boots of about 50 with this VMM.  A guest that never comes up fails the
-# check that follows.  Since stop 18 the test VMs run QEMU 10.0 from
-# bookworm-backports (tests/setup.sh, README), where no nested boot has
-# needed a retry yet (tests/vmm/boots.sh: 24 of 24 on rt, against 23 of 24
-# under 7.2); the retries stay for a machine on the system's QEMU.
-# A guest that triple-faults without a word on its console (no Oops, BUG:,
-# Kernel panic, WARNING: CPU or general protection: its kernel saw nothing
-# wrong) is run again too, at most twice, and the TAP output says so.  With
-# 2 vCPUs under IO load this happened with the VMM's userspace backend
-# (blkbench) as with doorbell-blk (56-blk's fio verify, stop 15's CI), so
-# it does not come from a backend.  A guest whose kernel reports a fault is
-# never run again.
-#
-# Only on Debian's 6.12 (55-vmm, 56-blk), not on 6.1 or rt: there the test
-# VM's own kernel panicked, "corrupted stack end detected inside
-# scheduler" on a doorbell-vmm thread: in CI on 6.1 three times (55-vmm at
-# stops 15 and 16, 56-blk at stop 16), here on rt once (56-blk, stop 17).
-# The rt console has the whole trace: a vCPU thread in KVM_RUN, in
-# shutdown_interception -> kvm_vcpu_reset -> kvm_mmu_reset_context ->
-# kvm_mmu_free_roots, preempted, and at that schedule the word at the
-# bottom of its kernel stack was found overwritten.  So it happened as
-# KVM handled a triple fault of the nested guest (one of the silent ones
-# above), a path with no doorbell code on it; the 6.1 ones were at the
-# end of a doorbell-vmm thread too.  Not seen on 6.12 in the 4 CI runs
-# before stop 18 (see below).  Not
-# reproduced on 6.1 here (55-vmm 5 runs, 56-blk 3; 150 deliberate triple
-# faults and 6 boots on 2 vCPUs with no doorbell module loaded).
-# doorbell-blk and doorbell-net still run on 6.1 and rt in 10-harness,
-# 40-fuzz, 45-ring, 47-load and 50-net.
-# Stop 18: the same panic on 6.12, under QEMU 10.0 too (55-vmm's 2-vCPU
-# guest on the userspace backend: a VMM thread writing the disk file, at
-# its exit), so it is not QEMU 7.2's alone.  The panics whose moment is
-# known came while a 2-vCPU nested guest ran (55-vmm's mq-user here;
-# 56-blk's fionb on rt, after the fio check; 56-blk on 6.1 at 66 s, most
-# likely its first guest, fs), i.e. with vCPU threads on both of the test
-# VM's CPUs under TCG.  Kernel text patched while another CPU runs it
-# is a known TCG hazard here (tests/vm/init, tests/kvmhold), but a kprobe
-# trace of a whole 55-vmm run showed no patch in that window.  Not solved:
-# as a mitigation, 55-vmm and 56-blk run in a test VM with one CPU ("# smp:
-# 1" in their headers), where the nested vCPUs take turns on it.
+# VMM's exit status.  A guest whose userspace never starts (no "DBVM up"
+# line: it died, or hung for BOOT_WAIT seconds) or that triple-faults with
+# nothing on its console is not booted again: the TAP output says what
+# happened and the check that follows fails.
 BOOT_WAIT=${BOOT_WAIT:-180}
 # silent_triple_fault RC CONSOLE: the VMM's exit RC is a triple fault and
 # the guest's console has no fault report.
@@ -93,20 +49,17 @@ silent_triple_fault() {
 # VMM_EACH: a command run before each boot (a test's peer, started afresh).
 VMM_EACH=
 vmm() {
-	local name=$1 test=$2 rc try
+	local name=$1 test=$2 rc
 	shift 2
-	for try in 1 2 3; do
-		[ -z "$VMM_EACH" ] || $VMM_EACH
-		vmm_once "$name" "$test" "$@"
-		rc=$?
-		if ! grep -q "^DBVM up" "$W/$name.dbvm"; then
-			echo "# $name: boot $try: the nested guest's userspace did not start (exit $rc: $(grep -a -m1 -E 'Oops|triple|panic|BUG|hung' "$W/$name.out" | tr -d '\r' | cut -c1-120))"
-		elif silent_triple_fault $rc "$W/$name.out"; then
-			echo "# $name: run $try: the nested guest triple-faulted with nothing on its console (exit 3), after: $(grep -a '^\[' "$W/$name.out" | tail -n1 | tr -d '\r' | cut -c1-100)"
-		else
-			break
-		fi
-	done
+	[ -z "$VMM_EACH" ] || $VMM_EACH
+	vmm_once "$name" "$test" "$@"
+	rc=$?
+	if ! has "$name" up; then
+		echo "# $name: the nested guest's userspace did not start (exit $rc: $(grep -a -m1 -E 'Oops|triple|panic|BUG|hung' "$W/$name.out" | tr -d '\r' | cut -c1-120))"
+		show "$name"
+	elif silent_triple_fault $rc "$W/$name.out"; then
+		echo "# $name: the nested guest triple-faulted with nothing on its console (exit 3), after: $(grep -a '^\[' "$W/$name.out" | tail -n1 | tr -d '\r' | cut -c1-100)"
+	fi
 	return $rc
 }
 # VMM_PREFIX: a command the VMM runs under (doorbell-trace ... --), if any.
