@@ -1292,9 +1292,18 @@ static void test_held_close(int n)
 		early += active > 0;
 	}
 	dev = -1;
-	result(held == n && !early,
-	       "close while a completion is held: held in %d of %d tries, %d closes returned before it was over (a close took %.0f ms on average)",
-	       held, tries, early, held ? waited / held : 0.0);
+	/*
+	 * A try counts only when the close started while the completion was
+	 * held; with none such nothing was tested (the window was missed
+	 * every time: a skip, with the reason, not a pass).
+	 */
+	if (!held && !early)
+		skip("close while a completion is held",
+		     "the hold was over before close() in every try");
+	else
+		result(!early,
+		       "close while a completion is held: held in %d of %d tries, %d closes returned before it was over (a close took %.0f ms on average)",
+		       held, tries, early, held ? waited / held : 0.0);
 }
 
 int main(int argc, char **argv)
