@@ -4,7 +4,9 @@
 # kernels: default
 # DKMS as a user runs it: add, build, install against the running kernel's
 # headers, then modprobe the installed modules and remove the package.
-# Runs inside the test VM (its root is a throwaway overlay).
+# Runs inside the test VM (its root is a throwaway overlay); leaves it as
+# it found it: the source tree removed, the test VM's modules loaded again.
+# boot: shared
 echo "TAP version 13"
 # DKMS is packaging: it is tested on the matrix's default kernel.  Each
 # kernel's module build is checked on the host (tests/build-matrix.sh, W=1)
@@ -36,6 +38,8 @@ t() {
 	fi
 }
 
+. tests/modules.sh
+modules_save
 for m in $(lsmod | awk '$1 ~ /^doorbell/ && $1 != "doorbell_core" {print $1}') doorbell_core; do
 	rmmod "$m" 2>/dev/null
 done
@@ -49,4 +53,6 @@ mods=$(sed -n 's/^BUILT_MODULE_NAME\[[0-9]*\]="\(.*\)"/\1/p' "$src/dkms.conf" | 
 t "modprobe loads the installed modules ($(echo $mods))" sh -c "for m in $mods; do modprobe \$m || exit 1; modinfo -n \$m | grep -q /updates/ || exit 1; done"
 rmods=$(echo $mods | tr ' ' '\n' | tac | tr '\n' ' ')
 t "dkms remove" sh -c "for m in $rmods; do rmmod \$m || exit 1; done; dkms remove doorbell/$ver --all"
+rm -rf "$src"
+modules_restore || failed=1
 exit $failed
