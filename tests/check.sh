@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# usage: tests/check.sh          (what `make check` runs after set-up)
+# usage: tests/check.sh [--quick]   (what `make check` and `make check-quick`
+#                                   run after set-up)
 # Env:   KERNELS="REL ..."       kernels to test (default: the whole matrix)
 #        TESTS="pattern"         only suite tests whose name matches (grep -E)
 #        DOORBELL_NO_DEBUG_KERNEL=1  leave the debug kernel out of the matrix
+#        DOORBELL_NO_HOST_CHECKS=1   skip the host checks (tools and test
+#                                    programs are still built)
 #
 # Builds the modules for every kernel of the matrix and the tools, runs the
 # static checks, then the tests in tests/suite/ on each kernel: those whose
@@ -16,12 +19,17 @@
 # boot did not reach run in their own boots.  tests/vm/run fails a test on
 # any kernel splat.  Prints a progress line as each step starts and ends,
 # kselftest TAP per kernel, and ends with "N passed, N failed, N skipped".
+# --quick: the host checks, then only the default kernel's shared boot (the
+# tests without a nested guest).
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP"
 CACHE=${DOORBELL_CACHE:-/var/cache/doorbell}
+QUICK=
+[ "${1:-}" != --quick ] || QUICK=1
 user_kernels=${KERNELS:-}
 KERNELS=${KERNELS:-$(cat "$CACHE/matrix")}
+[ -z "$QUICK" ] || KERNELS=${user_kernels:-$(head -n1 "$CACHE/matrix")}
 TESTS=${TESTS:-.}
 RES=$TOP/results
 mkdir -p "$RES"
@@ -255,9 +263,12 @@ report_in_flight() {
 # while it runs does not change the run.
 main() {
 	suite=$(cd tests/suite && ls | grep -E "$TESTS" | sort)
+	if [ -n "$QUICK" ]; then
+		suite=$(for t in $suite; do [ "$(header boot "$t")" = shared ] && echo "$t"; done)
+	fi
 
 	echo "TAP version 13"
-	echo "# doorbell check: kernels: $KERNELS"
+	echo "# doorbell check${QUICK:+ --quick}: kernels: $KERNELS"
 	echo "# host: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
 	echo "# test VMs' QEMU: $(tests/vm/run --which-qemu)"
 
@@ -265,11 +276,13 @@ main() {
 	echo "# host checks"
 	step "host: tools" make -s tools; result $? "host: tools build (-Werror)"
 	step "host: test programs" tests/build-tests.sh; result $? "host: test programs build (-Werror)"
-	step "host: checkpatch" tests/checkpatch.sh; result $? "host: checkpatch --strict on kernel code"
-	step "host: sparse" tests/sparse.sh; result $? "host: sparse (C=2) and W=1"
+	if [ "${DOORBELL_NO_HOST_CHECKS:-0}" != 1 ]; then
+		step "host: checkpatch" tests/checkpatch.sh; result $? "host: checkpatch --strict on kernel code"
+		step "host: sparse" tests/sparse.sh; result $? "host: sparse (C=2) and W=1"
+	fi
 	# The debug kernel (KASAN, lockdep, kmemleak, fault injection) joins the
 	# matrix unless KERNELS was given or DOORBELL_NO_DEBUG_KERNEL=1.
-	if [ -z "$user_kernels" ] && [ "${DOORBELL_NO_DEBUG_KERNEL:-0}" != 1 ]; then
+	if [ -z "$QUICK" ] && [ -z "$user_kernels" ] && [ "${DOORBELL_NO_DEBUG_KERNEL:-0}" != 1 ]; then
 		t0=$(date +%s)
 		progress "host: debug kernel: start"
 		dbg=$(tests/debug-kernel/build.sh 2> >(sed 's/^/# /' >&2))
@@ -277,10 +290,12 @@ main() {
 		[ $rc = 0 ] && KERNELS="$KERNELS $dbg"
 		result $rc "host: debug kernel ${dbg:-?} (KASAN, lockdep, kmemleak, fault injection): $(( $(date +%s) - t0 )) s"
 	fi
-	step "host: kernel-patch drift" kernel-patch/check.sh --drift
-	result $? "host: kernel-patch: series up to date (no drift)"
-	step "host: kernel-patch build" kernel-patch/check.sh --no-drift
-	result $? "host: kernel-patch: applies to 6.12 and builds in tree (W=1), checkpatch clean"
+	if [ -z "$QUICK" ] && [ "${DOORBELL_NO_HOST_CHECKS:-0}" != 1 ]; then
+		step "host: kernel-patch drift" kernel-patch/check.sh --drift
+		result $? "host: kernel-patch: series up to date (no drift)"
+		step "host: kernel-patch build" kernel-patch/check.sh --no-drift
+		result $? "host: kernel-patch: applies to 6.12 and builds in tree (W=1), checkpatch clean"
+	fi
 
 	for k in $KERNELS; do
 		echo "# kernel $k"
