@@ -4,6 +4,8 @@
 #
 #   make                 modules for the running kernel, and tools
 #   make check           set-up, build, the VM test suite on every kernel
+#   make check-quick     the host checks and the default kernel's shared
+#                        boot (the tests without a nested guest)
 #   make demo            set-up, build, the demo on the default kernel
 #   make soak            50-net, 55-vmm, 56-blk on the debug kernel (long)
 #   make netbench        iperf3: doorbell-net vs vhost-net vs userspace
@@ -31,8 +33,8 @@ KDIR ?= /lib/modules/$(shell uname -r)/build
 
 TOOLS := tools/doorbell-bench tools/doorbell-trace tools/vmm
 
-.PHONY: all modules tools matrix check demo clean setup checkpatch sparse install help \
-	kernel-patch kernel-patch-check debug-kernel fuzz soak netbench blkbench trace-overhead
+.PHONY: all modules tools matrix check check-quick demo clean setup checkpatch sparse install \
+	help kernel-patch kernel-patch-check debug-kernel fuzz soak netbench blkbench trace-overhead
 
 all: modules tools
 
@@ -54,6 +56,9 @@ setup:
 
 check: setup
 	tests/check.sh
+
+check-quick: setup
+	tests/check.sh --quick
 
 demo: setup
 	tests/demo.sh

@@ -6,12 +6,15 @@
 # DOORBELL_KO the directory of the modules built for the running kernel.
 # The binary is built on the host beforehand: make -C tests/harness
 # Exit: 0 pass, 4 skip, else fail.
+# boot: shared
 bin=tests/harness/doorbell_test
 if [ ! -x "$bin" ]; then
 	echo "10-harness: $bin missing: run 'make -C tests/harness' on the host first" >&2
 	exit 1
 fi
 loaded() { grep -q "^$1 " /proc/modules; }
+. tests/modules.sh
+modules_save
 
 for m in doorbell_core doorbell; do
 	loaded "$m" && continue
@@ -38,4 +41,5 @@ if loaded doorbell || loaded doorbell_core; then
 	echo "10-harness: modules still loaded after rmmod" >&2
 	[ $rc = 0 ] && rc=1
 fi
+modules_restore || rc=1
 exit $rc

@@ -6,6 +6,7 @@
 # exactly the rings its guest wrote (no timing is asserted: under TCG times
 # are not hardware times).  Rows the kernel cannot run (n/a) say why.
 # Runs inside the test VM as root with the doorbell modules loaded.
+# boot: shared
 bin=tools/doorbell-bench/doorbell-bench
 out=${DOORBELL_RESULTS:-/tmp}/bench.json
 if [ ! -x "$bin" ]; then

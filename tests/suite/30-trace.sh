@@ -7,6 +7,7 @@
 # whole hop sequence (kvm_exit, kvm_pio, doorbell_kick, doorbell_work_queue,
 # kvm_entry, doorbell_work_start, doorbell_work_done), none out of order, no
 # event lost, and the timeline of one kick must be in causal order.
+# boot: shared
 trace=tools/doorbell-trace/doorbell-trace
 bench=tools/doorbell-bench/doorbell-bench
 R=${DOORBELL_RESULTS:-/tmp}

@@ -12,7 +12,9 @@
 # with failslab and fail_page_alloc failing the fuzzers' allocations (ENOMEM
 # tolerated, nothing else) and those of the vhost devices' workers.  Then
 # the modules must unload.  Short mode: 4 threads x 5000 iterations; --long
-# (make fuzz): 4 x 250000 = 1e6, for each of the three devices.
+# (make fuzz): 4 x 250000 = 1e6, for each of the three devices.  The
+# modules loaded at the start are loaded again at the end.
+# boot: shared
 bin=tests/fuzz/doorbell_fuzz
 vbin=tests/fuzz/vhost_fuzz
 iters=5000 fiters=2000
@@ -22,6 +24,8 @@ if [ ! -x "$bin" ] || [ ! -x "$vbin" ]; then
 	exit 1
 fi
 loaded() { grep -q "^$1 " /proc/modules; }
+. tests/modules.sh
+modules_save
 for m in doorbell_core doorbell doorbell_blk doorbell_net; do
 	loaded "$m" || insmod "$DOORBELL_KO/$m.ko" || exit 1
 done
@@ -103,4 +107,5 @@ if [ $rc = 0 ] && ! loaded doorbell && ! loaded doorbell_core; then
 else
 	notok "the modules unload after the fuzzing"
 fi
+modules_restore || fail=1
 exit $fail

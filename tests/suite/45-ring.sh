@@ -18,11 +18,14 @@
 #   frees what the completion touches; the hold must have happened.
 # DOORBELL_RING_FUZZ sets the fuzz iterations (default 300).
 # Exit: 0 pass, 4 skip, else fail.
+# boot: shared
 fuzz=${DOORBELL_RING_FUZZ:-300}
 for bin in tests/ring/net_ring tests/ring/blk_ring; do
 	[ -x "$bin" ] || { echo "45-ring: $bin missing: make -C tests/ring" >&2; exit 1; }
 done
 loaded() { grep -q "^$1 " /proc/modules; }
+. tests/modules.sh
+modules_save
 # blk_ring reads the workers' counters there.
 grep -q " /sys/kernel/debug debugfs " /proc/mounts ||
 	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
@@ -53,7 +56,7 @@ held_close() {
 		r=1
 	fi
 	rmmod doorbell_delay || r=1
-	rmmod null_blk || r=1
+	modprobe -r null_blk || r=1
 	return $r
 }
 
@@ -73,7 +76,8 @@ if modprobe null_blk nr_devices=1 memory_backed=1 discard=1 irqmode=2 \
 	completion_nsec=20000 gb=1 2>/dev/null && [ -b /dev/nullb0 ]; then
 	echo "# doorbell-blk on null_blk (timer completions)"
 	tests/ring/blk_ring -b /dev/nullb0 -d -f "$fuzz" || rc=1
-	rmmod null_blk || rc=1
+	# modprobe -r: null_blk and configfs, which its load brought in.
+	modprobe -r null_blk || rc=1
 	held_close || rc=1
 else
 	echo "# null_blk unavailable: block device backing not tested"
@@ -84,4 +88,5 @@ for m in doorbell_net doorbell_blk; do
 		rc=1
 	fi
 done
+modules_restore || rc=1
 exit $rc

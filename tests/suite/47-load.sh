@@ -13,12 +13,15 @@
 # device); rmmod refused while busy and clean after.  The VM runner checks
 # dmesg for splats.  Short mode: 40 s; --long (make fuzz): 600 s.
 # Exit: 0 pass, else fail.
+# boot: shared
 set -u
 secs=40 slice=12
 if [ "${1:-}" = --long ]; then secs=600 slice=20; fi
 bin=tests/ring/blk_ring
 [ -x "$bin" ] || { echo "47-load: $bin missing: make -C tests/ring" >&2; exit 1; }
 loaded() { grep -q "^$1 " /proc/modules; }
+. tests/modules.sh
+modules_save
 for m in doorbell_core doorbell_blk; do
 	loaded "$m" || insmod "$DOORBELL_KO/$m.ko" || exit 1
 done
@@ -134,4 +137,5 @@ else
 fi
 if rmmod doorbell_blk; then ok "doorbell_blk unloads after"; else
 	notok "doorbell_blk unloads after"; fi
+modules_restore || fail=1
 exit $fail
