@@ -1,11 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# kernels: ^6\.12\.[0-9]+\+deb12-amd64$
+# kernels: ^6\.(12\.[0-9]+\+deb12(-rt)?|1\.0-[0-9]+)-amd64$
 # tools/vmm (doorbell-vmm) boots a nested Linux guest (the matrix's default
 # kernel, initramfs from tests/vmm/guest-init) with KVM in the test VM:
 # - boot to userspace and power off (exit 0), on 1 and 2 vCPUs; reboot
-#   (exit 2); a kernel that triple-faults (exit 3);
+#   (exit 2); a kernel that triple-faults (exit 3, and the test VM's KVM trace
+#   shows its shutdown exit: what a nested test prints after a triple fault);
 # - virtio-blk on doorbell-blk and on the VMM's userspace backend: 4 MiB
 #   written by the guest, read back with the cache dropped, and the file's
 #   first 4 MiB have the same sha256; the guest's kicks reached doorbell-blk
@@ -57,10 +58,16 @@ printf 'HdrS\017\002' | dd of="$W/tf" bs=1 seek=$((0x202)) conv=notrunc 2>/dev/n
 printf '\001' | dd of="$W/tf" bs=1 seek=$((0x236)) conv=notrunc 2>/dev/null
 printf '\000\010' | dd of="$W/tf" bs=1 seek=$((0x238)) conv=notrunc 2>/dev/null
 printf '\017\013' | dd of="$W/tf" bs=1 seek=$((0x600)) conv=notrunc 2>/dev/null
+ktrace_start
 timeout 60 "$VMM" --kernel "$W/tf" </dev/null >"$W/tf.out" 2>&1
 rc=$?
+ktrace_save tf
 grep -q "triple-faulted" "$W/tf.out"
 result $(( rc != 3 || $? )) "a guest that triple-faults: exit $rc, \"$(head -n1 "$W/tf.out")\""
+# What the nested tests show after a triple fault: the exits before it.
+last=$(grep -m1 'reason shutdown' "$W/tf.ktrace" | sed 's/^.*kvm_exit: //')
+[ -n "$last" ]
+result $? "a guest that triple-faults: its shutdown exit is in the test VM's KVM trace (${last:-none}; $(grep -c kvm_ "$W/tf.ktrace") events kept)"
 
 for m in doorbell_core doorbell_blk doorbell_net; do
 	loaded "$m" || insmod "$DOORBELL_KO/$m.ko" || bail "insmod $m"

@@ -59,16 +59,48 @@ vmm() {
 		show "$name"
 	elif silent_triple_fault $rc "$W/$name.out"; then
 		echo "# $name: the nested guest triple-faulted with nothing on its console (exit 3), after: $(grep -a '^\[' "$W/$name.out" | tail -n1 | tr -d '\r' | cut -c1-100)"
+		echo "# the test VM's last KVM events for it:"
+		tail -n 25 "$W/$name.ktrace" 2>/dev/null | sed 's/^ *[^ ]* *\[[0-9]*\] [^ ]* *//; s/^/#   /'
 	fi
 	return $rc
+}
+# The test VM's KVM exits and injected exceptions of each boot, in a
+# trace buffer of their own: after a triple fault the last of them say where
+# the guest was (SVM resets the vCPU's registers on a shutdown exit, so the
+# VMM cannot read them).  The guest runs without KASLR so that its
+# addresses can be named from this kernel's /proc/kallsyms when it runs the
+# guest's kernel (Debian's System.map is a stub).
+KTRACE=/sys/kernel/tracing/instances/doorbell-vmm
+SYSMAP=/dev/null
+[ "$(uname -r)" != "$GK" ] || SYSMAP=/proc/kallsyms
+ktrace_start() {
+	[ -d /sys/kernel/tracing/instances ] ||
+		mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+	[ -d "$KTRACE" ] || mkdir "$KTRACE" 2>/dev/null || return 0
+	echo 0 >"$KTRACE/tracing_on"
+	echo 256 >"$KTRACE/buffer_size_kb"
+	: >"$KTRACE/trace"
+	for e in kvm_exit kvm_inj_exception kvm_page_fault; do
+		echo 1 >"$KTRACE/events/kvm/$e/enable"
+	done 2>/dev/null
+	echo 1 >"$KTRACE/tracing_on"
+}
+# ktrace_save NAME: the last 60 events into $W/NAME.ktrace, each kernel
+# address followed by its symbol.
+ktrace_save() {
+	[ -d "$KTRACE" ] || return 0
+	echo 0 >"$KTRACE/tracing_on"
+	grep -v '^#' "$KTRACE/trace" | tail -n 60 |
+		python3 tests/vmm/symbolize.py "$SYSMAP" >"$W/$1.ktrace" 2>&1
 }
 # VMM_PREFIX: a command the VMM runs under (doorbell-trace ... --), if any.
 VMM_PREFIX=()
 vmm_once() {
 	local name=$1 test=$2 rc pid k max=0 t0=$SECONDS
 	shift 2
+	ktrace_start
 	timeout 600 "${VMM_PREFIX[@]}" "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem "$GUEST_MEM" \
-		--append "console=ttyS0 panic=-1 loglevel=4 pci=off maxcpus=1 doorbell.test=$test" \
+		--append "console=ttyS0 panic=-1 loglevel=4 pci=off maxcpus=1 nokaslr doorbell.test=$test" \
 		"$@" </dev/null >"$W/$name.out" 2>&1 &
 	pid=$!
 	while kill -0 $pid 2>/dev/null; do
@@ -82,6 +114,7 @@ vmm_once() {
 	done
 	wait $pid
 	rc=$?
+	[ $rc != 3 ] || ktrace_save "$name"
 	echo $max >"$W/$name.kicks"
 	grep -a -o 'DBVM .*' "$W/$name.out" | tr -d '\r' >"$W/$name.dbvm"
 	return $rc
