@@ -5,8 +5,9 @@
 # tools/vmm (doorbell-vmm) boots a nested Linux guest (the matrix's default
 # kernel, initramfs from tests/vmm/guest-init) with KVM in the test VM:
 # - boot to userspace and power off (exit 0), on 1 and 2 vCPUs; reboot
-#   (exit 2); a kernel that triple-faults (exit 3, and the test VM's KVM trace
-#   shows its shutdown exit: what a nested test prints after a triple fault);
+#   (exit 2, through the FADT's reset register); a kernel that
+#   triple-faults (exit 3, and the test VM's KVM trace shows its shutdown
+#   exit: what a nested test prints after a triple fault);
 # - virtio-blk on doorbell-blk and on the VMM's userspace backend: 4 MiB
 #   written by the guest, read back with the cache dropped, and the file's
 #   first 4 MiB have the same sha256; the guest's kicks reached doorbell-blk
@@ -89,6 +90,13 @@ result $(( rc != 0 || $? )) "2 vCPUs: the guest runs on both ($(dbvm boot2 up)),
 vmm reboot reboot --cpus 1
 rc=$?
 result $(( rc != 2 )) "guest reboot: exit $rc (2: rebooted)"
+# Through the FADT's reset register: a write of 0xfe to port 0x64, and not
+# the keyboard-controller method, which polls the 8042's status 65536 times
+# before each write (SVM's IOIO exit info: port << 16, 8-bit, bit 0 IN).
+polls=$(grep -c 'reason io .*info1 0x0*640011 ' "$KTRACE/trace" 2>/dev/null)
+writes=$(grep -c 'reason io .*info1 0x0*640010 ' "$KTRACE/trace" 2>/dev/null)
+[ "${writes:-0}" -ge 1 ] && [ "${polls:-65536}" -lt 100 ]
+result $? "guest reboot: through the ACPI reset register ($writes writes of port 0x64, $polls reads of its status)"
 
 # --- virtio-blk ---
 blk_rw() {
