@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# kernels: ^6\.(12\.[0-9]+\+deb12(-rt)?|1\.0-[0-9]+)-amd64$
+# kernels: ^6\.12\.[0-9]+\+deb12-amd64$
 # tools/vmm (doorbell-vmm) boots a nested Linux guest (the matrix's default
 # kernel, initramfs from tests/vmm/guest-init) with KVM in the test VM:
 # - boot to userspace and power off (exit 0), on 1 and 2 vCPUs; reboot

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# kernels: ^6\.(12\.[0-9]+\+deb12(-rt)?|1\.0-[0-9]+)-amd64$
+# kernels: ^6\.12\.[0-9]+\+deb12-amd64$
 # doorbell-blk under a real guest driver: tools/vmm boots a nested Linux
 # guest whose virtio-blk is served by /dev/doorbell-blk (a file in the
 # test VM's tmpfs as the backing store):
