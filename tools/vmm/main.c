@@ -59,7 +59,7 @@ void vmm_exit(struct vmm *v, enum vmm_exit code, const char *why)
 {
 	pthread_mutex_lock(&v->exit_lock);
 	if (!v->exiting) {
-		v->exiting = true;
+		__atomic_store_n(&v->exiting, true, __ATOMIC_RELEASE);
 		v->exit_code = code;
 		if (v->debug || code != VMM_EXIT_POWEROFF)
 			vmm_warn("%s", why);
@@ -139,6 +139,9 @@ static void *vcpu_thread(void *arg)
 	char why[128];
 
 	for (;;) {
+		/* Powered off, rebooted or failed: the guest runs no further. */
+		if (__atomic_load_n(&v->exiting, __ATOMIC_ACQUIRE))
+			return NULL;
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
