@@ -16,7 +16,7 @@ res=results/$k/demo
 # The bench bounds each run of a row (its -t); the whole takes 22 min
 # nested under TCG on a host whose 2 cores run 10 other jobs.
 # shellcheck disable=SC2016 # expanded inside the VM
-tests/vm/run --kernel "$k" --timeout 3600 --results "$res" -- \
+tests/vm/run --kernel "$k" --no-npt --timeout 3600 --results "$res" -- \
 	sh -c 'tools/doorbell-bench/doorbell-bench --svg "$DOORBELL_RESULTS/doorbell-bench.svg" "$@"' \
 	doorbell-bench "$@"
 echo "demo: chart in $res/doorbell-bench.svg, console and dmesg in $res/"
